@@ -1,0 +1,266 @@
+//! From parsed flags to validated settings to a command's work: the high-level half of the CLI.
+//!
+//! Every rule about what a flag means lives here: where the base URL and the key come from,
+//! what `--simulate` changes, what goes to stdout (results) and what to stderr (logs, errors).
+//! Errors reach the user once, at the end, rendered by miette with their help line, and turn
+//! into the exit code the `errors` table gives them.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::call_state::CallState;
+use crate::campaign::{self, Campaign, DEFAULT_BASE_URL};
+use crate::cli::{CallArgs, CallinfoArgs, Cli, Command, RunArgs, SimArgs};
+use crate::client::Client;
+use crate::errors::{Error, Result};
+use crate::exit;
+use crate::oneoff;
+use crate::run::{self, RunSettings, Target};
+use crate::secrets::{self, ApiKey};
+use crate::sim::{self, SimConfig};
+use crate::status::Status;
+use crate::store::Store;
+use crate::validate;
+
+pub const BASE_URL_ENV: &str = "STEPONEAI_BASE_URL";
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::logging::init(if cli.quiet { -1 } else { cli.verbose.min(3) as i8 });
+    match dispatch(cli.command) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let code = error.exit_code();
+            eprintln!("{:?}", miette::Report::new(error));
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<u8> {
+    match command {
+        Command::Validate { campaign } => cmd_validate(&Campaign::load(&campaign)?),
+        Command::Preview { campaign, count } => cmd_preview(&Campaign::load(&campaign)?, count),
+        Command::Run(args) => cmd_run(args),
+        Command::Status { campaign, json } => cmd_status(&Campaign::load(&campaign)?, json),
+        Command::Export { campaign, output } => cmd_export(&Campaign::load(&campaign)?, output.as_deref()),
+        Command::Sim(args) => cmd_sim(args),
+        Command::Call(args) => cmd_call(args),
+        Command::Callinfo(args) => cmd_callinfo(args),
+    }
+}
+
+/// The base URL for a live command: the flag, then the environment, then the campaign file.
+fn base_url(flag: Option<String>, campaign: Option<&Campaign>) -> Result<String> {
+    let chosen = flag
+        .or_else(|| std::env::var(BASE_URL_ENV).ok().filter(|v| !v.trim().is_empty()))
+        .or_else(|| campaign.and_then(|c| c.base_url.clone()))
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    campaign::check_base_url(&chosen).map_err(|message| Error::Usage {
+        message,
+        help: format!("fix --base-url, {BASE_URL_ENV} or api.base_url in the campaign file"),
+    })
+}
+
+fn cmd_validate(campaign: &Campaign) -> Result<u8> {
+    let v = validate::validate(campaign)?;
+    let contacts = campaign.contacts.display();
+    println!("{}: campaign `{}` can run", campaign.path.display(), campaign.name);
+    println!("  {contacts}: {} rows · {} valid · {} invalid · {} duplicate", v.rows, v.valid, v.invalid, v.duplicates);
+    const SHOWN: usize = 20;
+    if !v.problems.is_empty() {
+        println!("  rows that will not be dialled:");
+        for p in v.problems.iter().take(SHOWN) {
+            println!("    {contacts}, row {}, column {}: {}", p.line, p.column, p.message);
+        }
+        if v.problems.len() > SHOWN {
+            println!("    ... and {} more", v.problems.len() - SHOWN);
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn cmd_preview(campaign: &Campaign, count: usize) -> Result<u8> {
+    let previews = validate::preview(campaign, count)?;
+    if previews.is_empty() {
+        println!("no contact in {} would be dialled", campaign.contacts.display());
+    }
+    for (i, p) in previews.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("── row {} · {} ──", p.line, p.phone);
+        println!("{}", p.requirement);
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn cmd_run(args: RunArgs) -> Result<u8> {
+    let campaign = Campaign::load(&args.campaign)?;
+    let target = if args.simulate {
+        if args.base_url.is_some() {
+            return Err(Error::Usage {
+                message: "--simulate and --base-url contradict each other".into(),
+                help: "--simulate uses the built-in simulator; to use one started with `stepcall sim`, give only --base-url".into(),
+            });
+        }
+        Target::Simulated
+    } else {
+        // Checked before the key, so a typo in the file is reported even without a key.
+        crate::plan::Plan::open(&campaign)?;
+        Target::Live { base_url: base_url(args.base_url, Some(&campaign))?, key: secrets::load()? }
+    };
+    let report = run::run(RunSettings {
+        campaign: campaign.clone(),
+        target,
+        redial_uncertain: args.redial_uncertain,
+        no_wait: args.no_wait,
+    })?;
+    let label = if report.simulated { " (simulated: no real call was made)" } else { "" };
+    println!("campaign `{}`{label}", report.campaign);
+    println!("  {}", Status::line(&report.counts));
+    let uncertain = report.count(CallState::Uncertain);
+    if uncertain > 0 {
+        println!(
+            "  {uncertain} uncertain: the provider may have rung them; they are not dialled again unless you run with --redial-uncertain"
+        );
+    }
+    let awaiting = report.count(CallState::Dialed);
+    let pending = report.count(CallState::Pending);
+    if awaiting > 0 || pending > 0 {
+        println!("  {awaiting} awaiting a result, {pending} not dialled yet: run the same command again to continue");
+    }
+    println!("  state database: {}", report.database.display());
+    println!("  export the results: stepcall export {} -o results.csv", campaign.path.display());
+    Ok(exit::SUCCESS)
+}
+
+fn cmd_status(campaign: &Campaign, json: bool) -> Result<u8> {
+    let status = Status::read(campaign)?;
+    if json {
+        println!("{}", status.to_json());
+        return Ok(exit::SUCCESS);
+    }
+    if !status.started {
+        println!("campaign `{}` has not run yet (no state database at {})", status.campaign, status.database.display());
+        return Ok(exit::SUCCESS);
+    }
+    let label = if status.simulated { " (simulated)" } else { "" };
+    println!("campaign `{}`{label}: {} contacts", status.campaign, status.total());
+    println!("  {}", Status::line(&status.counts));
+    println!("  state database: {}", status.database.display());
+    Ok(exit::SUCCESS)
+}
+
+fn cmd_export(campaign: &Campaign, output: Option<&Path>) -> Result<u8> {
+    let store = Store::open(&campaign.state_path, false)?;
+    match output.filter(|p| *p != Path::new("-")) {
+        None => {
+            let stdout = std::io::stdout();
+            crate::export::write_csv(&store, stdout.lock())?;
+        }
+        Some(path) => {
+            // Written beside the target and renamed into place: a crash never leaves half a file.
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = std::path::PathBuf::from(partial);
+            let write_err = |source| Error::WriteFile { path: path.to_path_buf(), source };
+            let file = std::fs::File::create(&partial).map_err(write_err)?;
+            let mut out = std::io::BufWriter::new(file);
+            let n = crate::export::write_csv(&store, &mut out)?;
+            out.flush().map_err(write_err)?;
+            drop(out);
+            std::fs::rename(&partial, path).map_err(write_err)?;
+            eprintln!("wrote {n} contacts to {}", path.display());
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::WriteFile { path: "tokio runtime".into(), source })
+}
+
+fn cmd_sim(args: SimArgs) -> Result<u8> {
+    for (flag, share) in [("--rate-429", args.rate_429), ("--rate-500", args.rate_500), ("--rate-drop", args.rate_drop)] {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(Error::Usage { message: format!("{flag} must be between 0 and 1"), help: "e.g. 0.2 for one request in five".into() });
+        }
+    }
+    let config = SimConfig {
+        key: args.key,
+        journal: args.journal,
+        latency: args.latency,
+        record_delay: args.record_delay,
+        rate_429: args.rate_429,
+        retry_after: args.retry_after,
+        rate_500: args.rate_500,
+        rate_drop: args.rate_drop,
+        seed: args.seed,
+    };
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let key = config.key.clone();
+        let journal = config.journal.clone();
+        let simulator = sim::start(&args.addr, config).await?;
+        println!("stepcall simulator listening on {}", simulator.url());
+        println!("  no real phone call is made; API key: {key}");
+        if let Some(journal) = journal {
+            println!("  journal: {}", journal.display());
+        }
+        println!("  try: STEPONEAI_API_KEY={key} stepcall call 13800138000 \"Say hello\" --wait --base-url {}", simulator.url());
+        let _ = std::io::stdout().flush();
+        let _ = tokio::signal::ctrl_c().await;
+        simulator.stop().await;
+        Ok(exit::SUCCESS)
+    })
+}
+
+/// A client for a one-off command: the simulator's when `simulate` is set.
+async fn oneoff_client(base: Option<String>, simulate: bool) -> Result<(Client, Option<sim::Simulator>)> {
+    if simulate {
+        let config = SimConfig { record_delay: Duration::from_millis(500), ..SimConfig::default() };
+        let simulator = sim::start("127.0.0.1:0", config).await?;
+        tracing::warn!("SIMULATION: no real phone call is made");
+        let client = Client::new(&simulator.url(), ApiKey::new(sim::DEFAULT_KEY), Duration::from_secs(30));
+        return Ok((client, Some(simulator)));
+    }
+    let url = base_url(base, None)?;
+    Ok((Client::new(&url, secrets::load()?, Duration::from_secs(30)), None))
+}
+
+fn cmd_call(args: CallArgs) -> Result<u8> {
+    runtime()?.block_on(async {
+        let (client, _simulator) = oneoff_client(args.base_url, args.simulate).await?;
+        let call_id = oneoff::call(&client, &args.phone, &args.requirement).await?;
+        println!("call_id: {call_id}");
+        if args.wait {
+            // About 30 minutes of doubling waits, like a campaign's poll horizon.
+            let finished = oneoff::wait_for_record(&client, &call_id, 36, args.interval, true).await?;
+            println!("{}", oneoff::describe(&call_id, &finished.result));
+        }
+        Ok(exit::SUCCESS)
+    })
+}
+
+fn cmd_callinfo(args: CallinfoArgs) -> Result<u8> {
+    runtime()?.block_on(async {
+        let url = base_url(args.base_url, None)?;
+        let client = Client::new(&url, secrets::load()?, Duration::from_secs(30));
+        let finished = oneoff::wait_for_record(&client, &args.call_id, args.retries, args.interval, false).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&finished.raw).unwrap_or_default());
+        } else {
+            println!("{}", oneoff::describe(&args.call_id, &finished.result));
+        }
+        Ok(exit::SUCCESS)
+    })
+}

@@ -1,0 +1,94 @@
+//! `CallState`: where a contact stands, as stored in the database and shown in exports.
+//!
+//! The names are the user-facing vocabulary (`call_state` column, `status` output), so they are
+//! spelled once here and parsed back from the database through the same table. Which states are
+//! final, and which may be dialled, is decided here and nowhere else.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CallState {
+    /// Valid and not dialled yet.
+    Pending,
+    /// The phone cell is not a number stepcall will dial (the reason is kept).
+    Invalid,
+    /// An earlier row has the same normalised number.
+    Duplicate,
+    /// An attempt is committed and its request may be on the wire.
+    Dialing,
+    /// The request may have reached the provider but no call id came back: never redialled
+    /// unless the user asks for it.
+    Uncertain,
+    /// The provider accepted the call and gave a call id; its result is not in yet.
+    Dialed,
+    Answered,
+    NoAnswer,
+    Busy,
+    Failed,
+    /// The provider refused the request (for example a number it will not call).
+    Rejected,
+    /// A result arrived whose status could not be mapped; the raw value is kept.
+    Unknown,
+}
+
+impl CallState {
+    pub const ALL: [CallState; 12] = [
+        CallState::Pending,
+        CallState::Invalid,
+        CallState::Duplicate,
+        CallState::Dialing,
+        CallState::Uncertain,
+        CallState::Dialed,
+        CallState::Answered,
+        CallState::NoAnswer,
+        CallState::Busy,
+        CallState::Failed,
+        CallState::Rejected,
+        CallState::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallState::Pending => "pending",
+            CallState::Invalid => "invalid",
+            CallState::Duplicate => "duplicate",
+            CallState::Dialing => "dialing",
+            CallState::Uncertain => "uncertain",
+            CallState::Dialed => "dialed",
+            CallState::Answered => "answered",
+            CallState::NoAnswer => "no_answer",
+            CallState::Busy => "busy",
+            CallState::Failed => "failed",
+            CallState::Rejected => "rejected",
+            CallState::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CallState> {
+        CallState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// A final state needs nothing more from this run: no dial, no poll.
+    pub fn is_final(self) -> bool {
+        !matches!(self, CallState::Pending | CallState::Dialing | CallState::Dialed)
+    }
+}
+
+impl fmt::Display for CallState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallState;
+
+    #[test]
+    fn names_round_trip() {
+        for state in CallState::ALL {
+            assert_eq!(CallState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(CallState::parse("ringing"), None);
+    }
+}

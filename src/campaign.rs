@@ -1,0 +1,303 @@
+//! The campaign file: YAML in, validated `Campaign` settings out.
+//!
+//! Parsing is two steps, the way ripgrep splits low-level and high-level arguments: serde reads
+//! the file into `RawCampaign` exactly as written (unknown keys are errors with file, line and
+//! column, because a misspelt `limts:` silently ignored would dial at the default rate), then
+//! `Campaign::from_raw` resolves paths relative to the file, fills defaults and checks ranges.
+//! Everything downstream takes a `Campaign` and never sees the raw YAML.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use miette::{NamedSource, SourceSpan};
+use serde::{Deserialize, Serialize};
+
+use crate::duration;
+use crate::errors::{Error, Result};
+
+/// The real provider, used when neither the campaign, the environment nor a flag names another.
+pub const DEFAULT_BASE_URL: &str = "https://open-skill-api.steponeai.com";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCampaign {
+    name: String,
+    contacts: PathBuf,
+    #[serde(default)]
+    phone_column: Option<String>,
+    user_requirement: String,
+    #[serde(default)]
+    call_options: CallOptions,
+    #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    state: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    base_url: Option<String>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    poll_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    poll_horizon: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    calls_per_minute: Option<u32>,
+    calls_per_second: Option<u32>,
+    concurrency: Option<u32>,
+}
+
+/// Options passed through to `initiate_call` unchanged. They are part of every request, so they
+/// serialise straight into the request body.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_engine: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voice_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emotion: Option<String>,
+}
+
+/// How fast calls may start: a quota of `calls` per `per`, with no burst above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub calls: u32,
+    pub per: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub rate: Rate,
+    pub concurrency: u32,
+}
+
+/// When to ask for a call's result: first after `interval`, then at doubling spacing up to one
+/// minute, for at most `horizon` in one run.
+#[derive(Debug, Clone, Copy)]
+pub struct PollPolicy {
+    pub interval: Duration,
+    pub max_interval: Duration,
+    pub horizon: Duration,
+}
+
+/// A validated campaign, with every path resolved.
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    pub path: PathBuf,
+    pub name: String,
+    pub contacts: PathBuf,
+    pub phone_column: String,
+    pub user_requirement: String,
+    pub call_options: CallOptions,
+    pub base_url: Option<String>,
+    pub timeout: Duration,
+    pub poll: PollPolicy,
+    pub limits: Limits,
+    pub state_path: PathBuf,
+}
+
+impl Campaign {
+    pub fn load(path: &Path) -> Result<Campaign> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile { path: path.to_path_buf(), source })?;
+        Campaign::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Campaign> {
+        let raw: RawCampaign = serde_norway::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        Campaign::from_raw(path, raw)
+    }
+
+    fn from_raw(path: &Path, raw: RawCampaign) -> Result<Campaign> {
+        let invalid = |message: String, help: &str| Error::CampaignInvalid {
+            path: path.to_path_buf(),
+            message,
+            help: help.to_string(),
+        };
+        let name = raw.name.trim().to_string();
+        if name.is_empty() {
+            return Err(invalid("`name` is empty".into(), "give the campaign a name; it identifies its state database"));
+        }
+        if raw.user_requirement.trim().is_empty() {
+            return Err(invalid(
+                "`user_requirement` is empty".into(),
+                "write the instruction for the AI caller, e.g. `Call {{ name }} to confirm ...`",
+            ));
+        }
+        for (key, value) in [("volume", raw.call_options.volume), ("speed", raw.call_options.speed)] {
+            if value.is_some_and(|v| v > 100) {
+                return Err(invalid(format!("`call_options.{key}` is above 100"), "use a value from 0 to 100"));
+            }
+        }
+        let base_url = match raw.api.base_url {
+            Some(url) => Some(check_base_url(&url).map_err(|m| invalid(m, "write it like https://open-skill-api.steponeai.com"))?),
+            None => None,
+        };
+        let rate = match (raw.limits.calls_per_minute, raw.limits.calls_per_second) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "`limits` has both calls_per_minute and calls_per_second".into(),
+                    "keep one of them",
+                ));
+            }
+            (None, Some(n)) => Rate { calls: n, per: Duration::from_secs(1) },
+            (Some(n), None) => Rate { calls: n, per: Duration::from_secs(60) },
+            (None, None) => Rate { calls: 20, per: Duration::from_secs(60) },
+        };
+        if rate.calls == 0 {
+            return Err(invalid("the call rate in `limits` is 0".into(), "use at least 1 call per minute"));
+        }
+        let concurrency = raw.limits.concurrency.unwrap_or(4);
+        if !(1..=1000).contains(&concurrency) {
+            return Err(invalid("`limits.concurrency` must be between 1 and 1000".into(), "4 suits most accounts"));
+        }
+        let timeout = raw.api.timeout.unwrap_or(Duration::from_secs(30));
+        if timeout.is_zero() {
+            return Err(invalid("`api.timeout` is 0".into(), "use a timeout such as 30s"));
+        }
+        let interval = raw.api.poll_interval.unwrap_or(Duration::from_secs(5));
+        if interval.is_zero() {
+            return Err(invalid("`api.poll_interval` is 0".into(), "use an interval such as 5s"));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let contacts = tidy(&dir.join(&raw.contacts));
+        let state_path = match raw.state {
+            Some(state) => tidy(&dir.join(state)),
+            None => path.with_extension("db"),
+        };
+        Ok(Campaign {
+            path: path.to_path_buf(),
+            name,
+            contacts,
+            phone_column: raw.phone_column.unwrap_or_else(|| "phone".to_string()),
+            user_requirement: raw.user_requirement,
+            call_options: raw.call_options,
+            base_url,
+            timeout,
+            poll: PollPolicy {
+                interval,
+                max_interval: interval.max(Duration::from_secs(60)),
+                horizon: raw.api.poll_horizon.unwrap_or(Duration::from_secs(30 * 60)),
+            },
+            limits: Limits { rate, concurrency },
+            state_path,
+        })
+    }
+}
+
+/// `campaigns/../examples/x.csv` becomes `examples/x.csv`, so messages show the path a person
+/// would type. Purely lexical: a `..` after a symlink is kept.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                if std::fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink()) {
+                    out.push(part);
+                } else {
+                    out.pop();
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+}
+
+/// Accepts an http(s) URL without a trailing slash, so paths can be appended to it.
+pub fn check_base_url(url: &str) -> std::result::Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("the base URL `{url}` must start with https:// or http://"))?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return Err(format!("the base URL `{url}` has no host"));
+    }
+    Ok(url.to_string())
+}
+
+fn syntax_error(path: &Path, text: &str, err: &serde_norway::Error) -> Error {
+    let (line, column, offset) = match err.location() {
+        Some(loc) => (loc.line(), loc.column(), loc.index()),
+        None => (1, 1, 0),
+    };
+    // serde_norway appends " at line L column C" to the message; the path:line:column prefix
+    // already says it.
+    let full = err.to_string();
+    let message = match full.find(" at line ") {
+        Some(i) => full[..i].to_string(),
+        None => full,
+    };
+    let help = if message.starts_with("unknown field") {
+        "remove or correct the key; the README's \"Campaign file\" section lists every key".to_string()
+    } else if message.starts_with("missing field") {
+        "add the key; `name`, `contacts` and `user_requirement` are required".to_string()
+    } else {
+        "fix the YAML at that place".to_string()
+    };
+    Error::CampaignSyntax {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+        help,
+        source_code: NamedSource::new(path.display().to_string(), text.to_string()),
+        span: SourceSpan::from((offset.min(text.len()), 0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Campaign> {
+        Campaign::parse(Path::new("/x/c.yaml"), text)
+    }
+
+    #[test]
+    fn defaults_and_resolved_paths() {
+        let c = parse("name: n\ncontacts: ../e/c.csv\nuser_requirement: hi {{ name }}\n").unwrap();
+        assert_eq!(c.contacts, Path::new("/e/c.csv"));
+        assert_eq!(c.state_path, Path::new("/x/c.db"));
+        assert_eq!(c.phone_column, "phone");
+        assert_eq!(c.limits.rate, Rate { calls: 20, per: Duration::from_secs(60) });
+        assert_eq!(c.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let err = parse("name: n\ncontacts: c.csv\nuser_requirement: hi\nlimits:\n  calls_per_minut: 5\n").unwrap_err();
+        match err {
+            Error::CampaignSyntax { line, column, message, .. } => {
+                assert_eq!((line, column), (5, 3));
+                assert!(message.contains("calls_per_minut"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_duration_is_located() {
+        let err = parse("name: n\ncontacts: c.csv\nuser_requirement: hi\napi: { timeout: soon }\n").unwrap_err();
+        assert!(matches!(err, Error::CampaignSyntax { line: 4, .. }), "{err:?}");
+    }
+}

@@ -1,0 +1,150 @@
+//! The command line exactly as typed: clap's derive structs and nothing else.
+//!
+//! Like ripgrep's low-level arguments, these are raw: paths are not opened, URLs not checked,
+//! keys not loaded. `app` turns them into validated settings, so every rule about what a flag
+//! means lives in one place and the parsing stays declarative.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "stepcall", version, about = "Run outbound AI phone-call campaigns through the Stepone AI call API.")]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only warnings and errors in the log.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the campaign file, the contact list and every rendered requirement; no network.
+    Validate {
+        campaign: PathBuf,
+    },
+    /// Print the first rendered user_requirements.
+    Preview {
+        campaign: PathBuf,
+        /// How many to print.
+        #[arg(short = 'n', long = "count", default_value_t = 3)]
+        count: usize,
+    },
+    /// Dial the campaign (or resume it): import, dial, collect results.
+    Run(RunArgs),
+    /// Show how far the campaign has got.
+    Status {
+        campaign: PathBuf,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every contact with its result as CSV.
+    Export {
+        campaign: PathBuf,
+        /// Output file; standard output when absent or `-`.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Serve the Stepone API simulator on loopback, for trying things by hand.
+    Sim(SimArgs),
+    /// Place one call, like the skill's callout.sh.
+    Call(CallArgs),
+    /// Fetch one call's record, like the skill's callinfo.sh.
+    Callinfo(CallinfoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub campaign: PathBuf,
+    /// Dial the built-in simulator instead of the real API: no key needed, nobody is rung.
+    #[arg(long)]
+    pub simulate: bool,
+    /// The API's base URL (default: the campaign's api.base_url, then STEPONEAI_BASE_URL).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Dial `uncertain` contacts again. Some of them may already have been rung.
+    #[arg(long)]
+    pub redial_uncertain: bool,
+    /// Dial, then exit without waiting for results; the next run collects them.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub addr: String,
+    /// The API key the simulator accepts.
+    #[arg(long, default_value = crate::sim::DEFAULT_KEY)]
+    pub key: String,
+    /// Append every accepted call to this JSON-lines file.
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Delay before every answer.
+    #[arg(long, default_value = "20ms", value_parser = duration::parse)]
+    pub latency: Duration,
+    /// About how long until a call's record is ready.
+    #[arg(long, default_value = "3s", value_parser = duration::parse)]
+    pub record_delay: Duration,
+    /// Share of requests answered 429 (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_429: f64,
+    /// The Retry-After sent with a 429.
+    #[arg(long, default_value = "1s", value_parser = duration::parse)]
+    pub retry_after: Duration,
+    /// Share of requests answered 500 (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_500: f64,
+    /// Share of accepted calls whose answer is cut off (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_drop: f64,
+    /// Seed for the fault and outcome dice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The number to ring.
+    pub phone: String,
+    /// What the AI caller should do.
+    pub requirement: String,
+    /// Wait for the call's record and print it.
+    #[arg(long)]
+    pub wait: bool,
+    /// The API's base URL (default: STEPONEAI_BASE_URL, then the real API).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Call the built-in simulator instead: nobody is rung.
+    #[arg(long)]
+    pub simulate: bool,
+    /// With --wait: first wait before asking for the record (then doubling).
+    #[arg(long, default_value = "5s", value_parser = duration::parse)]
+    pub interval: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct CallinfoArgs {
+    pub call_id: String,
+    /// How many times to ask before giving up.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Wait between tries.
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    pub interval: Duration,
+    /// The API's base URL (default: STEPONEAI_BASE_URL, then the real API).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Print the provider's record as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,218 @@
+//! The dialer: pending contacts in, one `initiate_call` each, under the quota and the cap.
+//!
+//! For every contact: wait for the rate limiter (governor, burst 1, so no window ever sees more
+//! than the quota) and any provider-requested pause, commit the intent (`Store::begin_attempt`,
+//! which refuses a contact that is no longer pending), send, then commit what came back. Only an
+//! answer that proves the request never reached the provider (429, 408, no connection) sends
+//! the contact round again, with the provider's Retry-After or an exponential backoff; the pause
+//! applies to every task, since a 429 is about the account, not the number. A semaphore caps the
+//! calls in flight. Nothing here touches SQLite directly: all writes go through the `Writer`.
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::campaign::{CallOptions, Rate};
+use crate::client::{Client, Dial};
+use crate::errors::Error;
+use crate::progress::Progress;
+use crate::stop::Stop;
+use crate::store::{Awaiting, DialRecord, Dialable};
+use crate::wire::InitiateRequest;
+use crate::writer::Writer;
+
+/// Tries per contact and run when the provider keeps refusing for now.
+const MAX_NOT_SENT_TRIES: u32 = 8;
+/// How long a stopped run waits for requests already on the wire.
+pub const GRACE: Duration = Duration::from_secs(10);
+const BATCH: usize = 256;
+
+pub struct Dialer {
+    pub writer: Writer,
+    pub client: Arc<Client>,
+    pub campaign: String,
+    pub options: CallOptions,
+    pub concurrency: usize,
+    pub stop: Stop,
+    pub progress: Arc<Progress>,
+    limiter: DefaultDirectRateLimiter,
+    pause: Mutex<Option<Instant>>,
+}
+
+enum Next {
+    Poll(Awaiting),
+    Done,
+    Retry(Option<Duration>),
+    Fatal(Error),
+}
+
+impl Dialer {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        writer: Writer,
+        client: Arc<Client>,
+        campaign: String,
+        options: CallOptions,
+        rate: Rate,
+        concurrency: usize,
+        stop: Stop,
+        progress: Arc<Progress>,
+    ) -> Dialer {
+        let calls = NonZeroU32::new(rate.calls).expect("the campaign checks the rate is positive");
+        let quota = Quota::with_period(rate.per / calls.get())
+            .expect("a positive period")
+            .allow_burst(NonZeroU32::MIN);
+        Dialer {
+            writer,
+            client,
+            campaign,
+            options,
+            concurrency,
+            stop,
+            progress,
+            limiter: RateLimiter::direct(quota),
+            pause: Mutex::new(None),
+        }
+    }
+
+    /// Dials every pending contact once. Accepted calls go to `calls` for the poller.
+    pub async fn dial_all(self: Arc<Self>, calls: mpsc::UnboundedSender<Awaiting>) {
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let mut tasks = JoinSet::new();
+        let mut after = 0;
+        'list: loop {
+            let batch = match self.writer.with(move |s| s.pending_after(after, BATCH)).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    self.stop.raise(e);
+                    break;
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for contact in batch {
+                after = contact.contact_id;
+                let slot = tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    () = self.stop.raised() => break 'list,
+                };
+                let (me, calls) = (self.clone(), calls.clone());
+                tasks.spawn(async move {
+                    me.dial_one(contact, &calls).await;
+                    drop(slot);
+                });
+                while tasks.try_join_next().is_some() {}
+            }
+        }
+        drop(calls);
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if self.stop.is_raised() {
+            if tokio::time::timeout(GRACE, drain).await.is_err() {
+                tracing::warn!("some requests were still on the wire after {GRACE:?}; those contacts will be `uncertain`");
+            }
+        } else {
+            drain.await;
+        }
+    }
+
+    /// Waits for the quota and any pause; false if the run is stopping.
+    async fn wait_turn(&self) -> bool {
+        loop {
+            let until = *self.pause.lock().expect("pause");
+            match until {
+                Some(t) if t > Instant::now() => tokio::select! {
+                    () = tokio::time::sleep_until(t) => {}
+                    () = self.stop.raised() => return false,
+                },
+                _ => break,
+            }
+        }
+        tokio::select! {
+            () = self.limiter.until_ready() => !self.stop.is_raised(),
+            () = self.stop.raised() => false,
+        }
+    }
+
+    fn pause_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut pause = self.pause.lock().expect("pause");
+        if pause.is_none_or(|p| p < until) {
+            *pause = Some(until);
+        }
+    }
+
+    async fn dial_one(&self, contact: Dialable, calls: &mpsc::UnboundedSender<Awaiting>) {
+        let request = InitiateRequest {
+            phones: contact.phone.clone(),
+            user_requirement: Some(contact.requirement.clone()),
+            options: self.options.clone(),
+        };
+        let body = serde_json::to_string(&request).expect("a request serialises");
+        let who = mask(&contact.phone);
+        for try_number in 1..=MAX_NOT_SENT_TRIES {
+            if !self.wait_turn().await {
+                return;
+            }
+            let (campaign, body, id) = (self.campaign.clone(), body.clone(), contact.contact_id);
+            let intent = match self.writer.with(move |s| s.begin_attempt(id, &campaign, &body)).await {
+                Ok(Some(intent)) => intent,
+                Ok(None) => return,
+                Err(e) => return self.stop.raise(e),
+            };
+            tracing::debug!("dialling {who} (attempt {})", intent.number);
+            let (record, next) = match self.client.initiate(&request, &intent.idempotency_key).await {
+                Dial::Accepted { call_id, answer } => {
+                    let awaiting = Awaiting { attempt_id: intent.attempt_id, call_id: call_id.clone() };
+                    (DialRecord::Accepted { call_id, answer }, Next::Poll(awaiting))
+                }
+                Dial::NotSent { reason, retry_after, answer } => {
+                    tracing::info!("{who}: {reason}; will try again");
+                    (DialRecord::NotSent { reason, answer }, Next::Retry(retry_after))
+                }
+                Dial::Uncertain { reason, answer } => {
+                    tracing::warn!("{who} is uncertain: {reason}; it will not be dialled again automatically");
+                    (DialRecord::Uncertain { reason, answer }, Next::Done)
+                }
+                Dial::Rejected { reason, answer } => {
+                    tracing::warn!("{who} was rejected by the provider: {reason}");
+                    (DialRecord::Rejected { reason, answer }, Next::Done)
+                }
+                Dial::Fatal { error, answer } => {
+                    (DialRecord::NotSent { reason: error.to_string(), answer: Some(answer) }, Next::Fatal(error))
+                }
+            };
+            if let Err(e) = self.writer.with(move |s| s.record_dial(intent.attempt_id, &record)).await {
+                return self.stop.raise(e);
+            }
+            match next {
+                Next::Poll(awaiting) => {
+                    self.progress.dialed();
+                    let _ = calls.send(awaiting);
+                    return;
+                }
+                Next::Done => return self.progress.dialed(),
+                Next::Fatal(error) => return self.stop.raise(error),
+                Next::Retry(retry_after) => {
+                    let backoff = Duration::from_secs(1 << (try_number - 1).min(6)).min(Duration::from_secs(60));
+                    self.pause_for(retry_after.unwrap_or(backoff));
+                }
+            }
+        }
+        tracing::warn!("{who}: the provider kept refusing for now; the contact stays pending for the next run");
+    }
+}
+
+/// A phone number for logs: enough to recognise, not enough to copy (138****8000).
+pub fn mask(phone: &str) -> String {
+    let n = phone.chars().count();
+    if n <= 7 {
+        return "*".repeat(n);
+    }
+    phone.chars().enumerate().map(|(i, c)| if i < 3 || i >= n - 4 { c } else { '*' }).collect()
+}

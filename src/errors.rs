@@ -1,0 +1,177 @@
+//! Every error a user can meet, as one `thiserror` enum rendered by `miette`.
+//!
+//! Each variant reads as one sentence that says what happened and where (file, line, column or
+//! row), and its `help` says what to do about it. The exit code of each variant is decided here
+//! too, so the mapping from failure to exit code is one table instead of scattered `exit()`s.
+//! The API key never appears in any variant: errors carry the provider's status and message, not
+//! the request.
+
+use std::path::PathBuf;
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+
+use crate::exit;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum Error {
+    #[error("cannot read {}: {source}", path.display())]
+    #[diagnostic(help("check the path; paths inside a campaign file are relative to that file"))]
+    ReadFile { path: PathBuf, source: std::io::Error },
+
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    #[diagnostic(help("{help}"))]
+    CampaignSyntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        help: String,
+        #[source_code]
+        source_code: NamedSource<String>,
+        #[label("here")]
+        span: SourceSpan,
+    },
+
+    #[error("{}: {message}", path.display())]
+    #[diagnostic(help("{help}"))]
+    CampaignInvalid { path: PathBuf, message: String, help: String },
+
+    #[error("{}, line {line}: {message}", path.display())]
+    #[diagnostic(help("{help}"))]
+    ContactsFormat { path: PathBuf, line: u64, message: String, help: String },
+
+    #[error("{}: the phone column `{column}` is not in the header (columns: {available})", path.display())]
+    #[diagnostic(help("set `phone_column:` in the campaign file to one of the columns above"))]
+    MissingPhoneColumn { path: PathBuf, column: String, available: String },
+
+    #[error("{}: the user_requirement template does not parse: {message}", path.display())]
+    #[diagnostic(help("fix the template; variables are written {{{{ column_name }}}}"))]
+    TemplateSyntax { path: PathBuf, message: String },
+
+    #[error("{}: the user_requirement template uses {variables}, which {verb} not a column of {}", path.display(), contacts.display())]
+    #[diagnostic(help("add the column to the contact list or fix the spelling; the columns are: {available}"))]
+    TemplateUnknownVariables {
+        path: PathBuf,
+        contacts: PathBuf,
+        variables: String,
+        verb: &'static str,
+        available: String,
+    },
+
+    #[error("{}: the column `{column}` has the name of an export column and would be overwritten", contacts.display())]
+    #[diagnostic(help("rename that column in the contact list; names starting with call_ are reserved for results"))]
+    ColumnClash { contacts: PathBuf, column: String },
+
+    #[error("the state database {} belongs to campaign `{found}`, not `{expected}`", path.display())]
+    #[diagnostic(help("give this campaign its own database with `state:` in the campaign file"))]
+    StateOfOtherCampaign { path: PathBuf, expected: String, found: String },
+
+    #[error("the state database {} holds a {found} run, and this is a {wanted} run", path.display())]
+    #[diagnostic(help(
+        "simulated and real calls never share a database: set a different `state:` for one of them, or delete the simulated database"
+    ))]
+    StateModeMismatch { path: PathBuf, found: &'static str, wanted: &'static str },
+
+    #[error("the state database {} was written by a newer stepcall (schema {found}, this one knows {known})", path.display())]
+    #[diagnostic(help("upgrade stepcall before running this campaign"))]
+    StateTooNew { path: PathBuf, found: i64, known: i64 },
+
+    #[error("there is no state database at {} yet", path.display())]
+    #[diagnostic(help("run the campaign first: stepcall run <campaign>"))]
+    NoState { path: PathBuf },
+
+    #[error("cannot use the state database {}: {source}", path.display())]
+    #[diagnostic(help(
+        "check that the disk has space and the file is writable; no further call is started until it is"
+    ))]
+    State { path: PathBuf, source: rusqlite::Error },
+
+    #[error("another stepcall run of this campaign is in progress ({holder})")]
+    #[diagnostic(help("wait for it to finish, or stop it; its lock is {}", lock.display()))]
+    Locked { lock: PathBuf, holder: String },
+
+    #[error("no Stepone API key found")]
+    #[diagnostic(help(
+        "set STEPONEAI_API_KEY, or put {{\"steponeai_api_key\": \"...\"}} in ~/.clawd/secrets.json (keys are made at https://open-skill.steponeai.com/keys); to try stepcall without a key, add --simulate"
+    ))]
+    NoApiKey,
+
+    #[error("cannot read the secrets file {}: {message}", path.display())]
+    #[diagnostic(help("it must be JSON like {{\"steponeai_api_key\": \"...\"}}, or set STEPONEAI_API_KEY instead"))]
+    SecretsFile { path: PathBuf, message: String },
+
+    #[error("the provider rejected the API key (HTTP {status}): {message}")]
+    #[diagnostic(help(
+        "check STEPONEAI_API_KEY or ~/.clawd/secrets.json; then run the same command again: nothing was dialled with the bad key"
+    ))]
+    AuthRejected { status: u16, message: String },
+
+    #[error("the provider rejected this client's protocol version (HTTP 426): {message}")]
+    #[diagnostic(help("upgrade stepcall; then run the same command again to resume"))]
+    VersionRejected { message: String },
+
+    #[error("the provider says the account has no credit left: {message}")]
+    #[diagnostic(help("top up the account at https://open-skill.steponeai.com; then run the same command again to resume"))]
+    NoBalance { message: String },
+
+    #[error("the provider did not give a result for call {call_id} after {tries} tries")]
+    #[diagnostic(help("records can take minutes to appear: try again later with `stepcall callinfo {call_id}`"))]
+    ResultPending { call_id: String, tries: u32 },
+
+    #[error("the provider did not accept the call: {message}")]
+    #[diagnostic(help("{help}"))]
+    CallNotPlaced { message: String, help: String },
+
+    #[error("{message}")]
+    #[diagnostic(help("{help}"))]
+    Usage { message: String, help: String },
+
+    #[error("cannot write {}: {source}", path.display())]
+    #[diagnostic(help("check that the folder exists and is writable"))]
+    WriteFile { path: PathBuf, source: std::io::Error },
+
+    #[error("the simulator could not start on {addr}: {source}")]
+    #[diagnostic(help("choose another address with --addr, e.g. 127.0.0.1:0 for any free port"))]
+    SimulatorBind { addr: String, source: std::io::Error },
+
+    #[error("stopped by {signal}")]
+    #[diagnostic(help("everything committed is safe; run the same command again to resume"))]
+    Interrupted { signal: &'static str, code: u8 },
+}
+
+impl Error {
+    /// The process exit code for this error (see `exit`).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::CampaignSyntax { .. }
+            | Error::CampaignInvalid { .. }
+            | Error::ContactsFormat { .. }
+            | Error::MissingPhoneColumn { .. }
+            | Error::TemplateSyntax { .. }
+            | Error::TemplateUnknownVariables { .. }
+            | Error::ColumnClash { .. }
+            | Error::StateOfOtherCampaign { .. }
+            | Error::StateModeMismatch { .. }
+            | Error::NoState { .. }
+            | Error::SecretsFile { .. }
+            | Error::CallNotPlaced { .. }
+            | Error::Usage { .. }
+            | Error::ReadFile { .. } => exit::INVALID_INPUT,
+            Error::State { .. } | Error::StateTooNew { .. } => exit::STATE_ERROR,
+            Error::Locked { .. } => exit::LOCKED,
+            Error::NoApiKey => exit::NO_API_KEY,
+            Error::AuthRejected { .. } => exit::AUTH_REJECTED,
+            Error::VersionRejected { .. } => exit::VERSION_REJECTED,
+            Error::NoBalance { .. } => exit::NO_BALANCE,
+            Error::ResultPending { .. } => exit::RESULT_PENDING,
+            Error::WriteFile { .. } | Error::SimulatorBind { .. } => exit::FAILURE,
+            Error::Interrupted { code, .. } => *code,
+        }
+    }
+
+    pub fn state(path: &std::path::Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+        move |source| Error::State { path: path.to_path_buf(), source }
+    }
+}

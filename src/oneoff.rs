@@ -1,0 +1,110 @@
+//! `call` and `callinfo`: one call by hand, like the skill's callout.sh and callinfo.sh.
+//!
+//! No campaign and no database: these are for trying a number or checking a call id. They keep
+//! the same rules as campaigns where it matters: the number is normalised and validated first,
+//! the POST is retried only when the provider provably did not get it, and the waiting ends in
+//! one clear state (a result, or "not ready yet" with its own exit code).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::client::{Client, Dial, Poll};
+use crate::errors::{Error, Result};
+use crate::phone;
+use crate::wire::{self, CallResult, InitiateRequest, Record};
+
+const NOT_SENT_TRIES: u32 = 5;
+
+/// Places one call and returns its id.
+pub async fn call(client: &Client, raw_phone: &str, requirement: &str) -> Result<String> {
+    let phones = phone::normalize(raw_phone).map_err(|reason| Error::Usage {
+        message: format!("{raw_phone:?} is not a number stepcall will dial: {reason}"),
+        help: "give one mainland China number, e.g. 13800138000 or 010-6552 9988".into(),
+    })?;
+    if requirement.trim().is_empty() {
+        return Err(Error::Usage {
+            message: "the requirement is empty".into(),
+            help: "say what the AI caller should do, e.g. \"Remind about tomorrow's 9 AM meeting\"".into(),
+        });
+    }
+    let request = InitiateRequest { phones, user_requirement: Some(requirement.trim().to_string()), options: Default::default() };
+    let key = format!("stepcall-call-{}-{}", request.phones, jiff::Timestamp::now().as_millisecond());
+    for try_number in 1..=NOT_SENT_TRIES {
+        match client.initiate(&request, &key).await {
+            Dial::Accepted { call_id, .. } => return Ok(call_id),
+            Dial::NotSent { reason, retry_after, .. } => {
+                if try_number == NOT_SENT_TRIES {
+                    return Err(Error::CallNotPlaced { message: reason, help: "try again in a minute".into() });
+                }
+                let wait = retry_after.unwrap_or(Duration::from_secs(1 << try_number));
+                tracing::info!("{reason}; trying again in {wait:?}");
+                tokio::time::sleep(wait).await;
+            }
+            Dial::Uncertain { reason, .. } => {
+                return Err(Error::CallNotPlaced {
+                    message: format!("it is unknown whether the call was placed: {reason}"),
+                    help: "do not call again blindly: the person may already have been rung".into(),
+                });
+            }
+            Dial::Rejected { reason, .. } => {
+                return Err(Error::CallNotPlaced { message: reason, help: "check the number and the requirement".into() });
+            }
+            Dial::Fatal { error, .. } => return Err(error),
+        }
+    }
+    unreachable!("the loop returns on its last try")
+}
+
+/// A call's record once it is final.
+pub struct Finished {
+    pub result: CallResult,
+    pub raw: Value,
+}
+
+/// Asks for `call_id`'s record up to `tries` times, `interval` apart (or doubling from it up to
+/// a minute when `doubling`).
+pub async fn wait_for_record(client: &Client, call_id: &str, tries: u32, interval: Duration, doubling: bool) -> Result<Finished> {
+    let mut wait = interval;
+    for try_number in 1..=tries.max(1) {
+        match client.search(call_id).await {
+            Poll::Record { record: Record::Final(result), answer } => {
+                let mut raw: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+                wire::strip_internal(&mut raw);
+                return Ok(Finished { result, raw });
+            }
+            Poll::Record { record: Record::InProgress { status_raw }, .. } => {
+                tracing::info!("try {try_number}/{tries}: the call is still going on ({status_raw})");
+            }
+            Poll::Record { record: Record::NotReady, .. } => tracing::info!("try {try_number}/{tries}: no record yet"),
+            Poll::Failed { reason, .. } => tracing::info!("try {try_number}/{tries}: {reason}"),
+            Poll::Fatal { error, .. } => return Err(error),
+        }
+        if try_number < tries {
+            tokio::time::sleep(wait).await;
+            if doubling {
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+    Err(Error::ResultPending { call_id: call_id.to_string(), tries })
+}
+
+/// The record as a person reads it.
+pub fn describe(call_id: &str, r: &CallResult) -> String {
+    let mut text = format!("call {call_id}: {}", r.state);
+    if !r.status_raw.is_empty() {
+        text.push_str(&format!(" (call_status {})", r.status_raw));
+    }
+    if let Some(d) = r.duration_seconds {
+        text.push_str(&format!(", {d} s"));
+    }
+    if let Some(c) = r.cost {
+        text.push_str(&format!(", cost ¥{c:.2}"));
+    }
+    if !r.transcript.is_empty() {
+        text.push('\n');
+        text.push_str(&r.transcript);
+    }
+    text
+}

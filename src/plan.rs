@@ -1,0 +1,107 @@
+//! The contact plan: every row of the list judged before anything is dialled.
+//!
+//! `validate`, `preview` and `run`'s import all walk the list through this one pipeline, so
+//! they agree exactly on which rows are dialled and with which words. Opening a plan checks what
+//! makes the whole campaign unrunnable (phone column, template syntax, template variables that
+//! are not columns, columns that clash with export columns); each row then gets a `Verdict`:
+//! valid (normalised number and rendered requirement), invalid (with the reason) or a duplicate
+//! of an earlier row.
+
+use std::collections::HashMap;
+
+use crate::campaign::Campaign;
+use crate::contacts::ContactReader;
+use crate::errors::{Error, Result};
+use crate::export::EXPORT_COLUMNS;
+use crate::phone;
+use crate::template::Template;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Valid { phone: String, requirement: String },
+    Invalid { reason: String },
+    Duplicate { phone: String, first_line: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedRow {
+    pub line: u64,
+    pub cells: Vec<String>,
+    /// Identifies this row across imports: its content and how often that content came before.
+    pub fingerprint: i64,
+    pub verdict: Verdict,
+}
+
+pub struct Plan {
+    reader: ContactReader,
+    template: Template,
+    phone_index: usize,
+    first_line_of: HashMap<String, u64>,
+    occurrences: HashMap<u64, u32>,
+}
+
+impl Plan {
+    pub fn open(campaign: &Campaign) -> Result<Plan> {
+        let reader = ContactReader::open(&campaign.contacts)?;
+        let headers = reader.headers();
+        let available = headers.join(", ");
+        let phone_index = headers.iter().position(|h| *h == campaign.phone_column).ok_or_else(|| {
+            Error::MissingPhoneColumn {
+                path: campaign.contacts.clone(),
+                column: campaign.phone_column.clone(),
+                available: available.clone(),
+            }
+        })?;
+        if let Some(clash) = headers.iter().find(|h| EXPORT_COLUMNS.contains(&h.as_str())) {
+            return Err(Error::ColumnClash { contacts: campaign.contacts.clone(), column: clash.clone() });
+        }
+        let template = Template::compile(&campaign.user_requirement)
+            .map_err(|message| Error::TemplateSyntax { path: campaign.path.clone(), message })?;
+        let unknown: Vec<String> = template.variables().into_iter().filter(|v| !headers.contains(v)).collect();
+        if !unknown.is_empty() {
+            let verb = if unknown.len() == 1 { "is" } else { "are" };
+            return Err(Error::TemplateUnknownVariables {
+                path: campaign.path.clone(),
+                contacts: campaign.contacts.clone(),
+                variables: unknown.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
+                verb,
+                available,
+            });
+        }
+        Ok(Plan { reader, template, phone_index, first_line_of: HashMap::new(), occurrences: HashMap::new() })
+    }
+
+    pub fn headers(&self) -> &[String] {
+        self.reader.headers()
+    }
+
+    /// Judges the next row; `None` at the end of the list.
+    pub fn next_row(&mut self) -> Result<Option<PlannedRow>> {
+        let Some(row) = self.reader.next_row()? else { return Ok(None) };
+        let content = fnv1a(row.cells.iter().flat_map(|c| c.as_bytes().iter().copied().chain([0x1f])));
+        let seen = self.occurrences.entry(content).or_insert(0);
+        *seen += 1;
+        let fingerprint = fnv1a(content.to_le_bytes().into_iter().chain(seen.to_le_bytes())) as i64;
+        let verdict = match phone::normalize(&row.cells[self.phone_index]) {
+            Err(reason) => Verdict::Invalid { reason },
+            Ok(number) => match self.first_line_of.get(&number) {
+                Some(&first_line) => Verdict::Duplicate { phone: number, first_line },
+                None => match self.template.render(self.reader.headers(), &row.cells) {
+                    Ok(requirement) => {
+                        self.first_line_of.insert(number.clone(), row.line);
+                        Verdict::Valid { phone: number, requirement }
+                    }
+                    Err(reason) => Verdict::Invalid { reason },
+                },
+            },
+        };
+        Ok(Some(PlannedRow { line: row.line, cells: row.cells, fingerprint, verdict }))
+    }
+}
+
+/// FNV-1a, 64 bits: a hash that is stable across Rust versions, for values stored on disk.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes
+        .into_iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}

@@ -1,0 +1,129 @@
+//! The poller: asks `search_callinfo` about every call that has an id and no result.
+//!
+//! Records can take minutes to appear, so each call is asked first after `poll.interval`, then
+//! at doubling spacing up to `poll.max_interval`. A poll that fails (timeout, 5xx, 429, bad JSON)
+//! is simply asked again later: the call id is already on disk, nothing can lose it. After
+//! `poll.horizon` in one run a call is left `dialed` and the next run picks it up again. Every
+//! answer, ready or not, is stored raw before it is interpreted.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::campaign::PollPolicy;
+use crate::client::{Client, Poll};
+use crate::progress::Progress;
+use crate::stop::Stop;
+use crate::store::Awaiting;
+use crate::wire::Record;
+use crate::writer::Writer;
+
+pub struct Poller {
+    pub writer: Writer,
+    pub client: Arc<Client>,
+    pub policy: PollPolicy,
+    pub concurrency: usize,
+    pub stop: Stop,
+    pub progress: Arc<Progress>,
+}
+
+struct Tracked {
+    call_id: String,
+    since: Instant,
+    delay: Duration,
+}
+
+impl Poller {
+    /// Polls `known` calls at once and every call that arrives on `calls`, until all have a
+    /// result (or reached the horizon) and `calls` is closed. Returns how many were given up.
+    pub async fn poll_all(self, known: Vec<Awaiting>, mut calls: mpsc::UnboundedReceiver<Awaiting>) -> u64 {
+        let mut due: BinaryHeap<Reverse<(Instant, i64)>> = BinaryHeap::new();
+        let mut tracked: HashMap<i64, Tracked> = HashMap::new();
+        let mut in_flight: JoinSet<(i64, Poll)> = JoinSet::new();
+        let mut open = true;
+        let mut given_up = 0;
+        let now = Instant::now();
+        for call in known {
+            due.push(Reverse((now, call.attempt_id)));
+            tracked.insert(call.attempt_id, Tracked { call_id: call.call_id, since: now, delay: self.policy.interval });
+        }
+        loop {
+            if self.stop.is_raised() || (!open && due.is_empty() && in_flight.is_empty()) {
+                break;
+            }
+            let next = due.peek().map(|Reverse((at, _))| *at);
+            let may_start = next.is_some() && in_flight.len() < self.concurrency;
+            tokio::select! {
+                () = self.stop.raised() => break,
+                call = calls.recv(), if open => match call {
+                    Some(call) => {
+                        let now = Instant::now();
+                        due.push(Reverse((now + self.policy.interval, call.attempt_id)));
+                        tracked.insert(call.attempt_id, Tracked { call_id: call.call_id, since: now, delay: self.policy.interval });
+                    }
+                    None => open = false,
+                },
+                () = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if may_start => {
+                    let Some(Reverse((_, attempt_id))) = due.pop() else { continue };
+                    let call_id = tracked[&attempt_id].call_id.clone();
+                    let client = self.client.clone();
+                    in_flight.spawn(async move { (attempt_id, client.search(&call_id).await) });
+                }
+                Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    let Ok((attempt_id, poll)) = joined else { continue };
+                    if self.settle(attempt_id, poll).await {
+                        tracked.remove(&attempt_id);
+                        continue;
+                    }
+                    let Some(t) = tracked.get_mut(&attempt_id) else { continue };
+                    let at = Instant::now() + t.delay;
+                    if at.duration_since(t.since) > self.policy.horizon {
+                        tracing::warn!(
+                            "no result for call {} after {:?}; it stays `dialed` and the next run asks again",
+                            t.call_id, self.policy.horizon
+                        );
+                        tracked.remove(&attempt_id);
+                        given_up += 1;
+                        continue;
+                    }
+                    due.push(Reverse((at, attempt_id)));
+                    t.delay = (t.delay * 2).min(self.policy.max_interval);
+                }
+            }
+        }
+        in_flight.abort_all();
+        given_up
+    }
+
+    /// Stores one poll's answer; true when the call has its result (or the run must stop).
+    async fn settle(&self, attempt_id: i64, poll: Poll) -> bool {
+        let (answer, result, fatal) = match poll {
+            Poll::Record { record: Record::Final(result), answer } => (Some(answer), Some(result), None),
+            Poll::Record { answer, .. } => (Some(answer), None, None),
+            Poll::Failed { reason, answer } => {
+                tracing::debug!("poll failed, will ask again: {reason}");
+                (answer, None, None)
+            }
+            Poll::Fatal { error, answer } => (Some(answer), None, Some(error)),
+        };
+        let done = result.is_some();
+        let written = self.writer.with(move |s| s.record_poll(attempt_id, answer.as_ref(), result.as_ref())).await;
+        if let Err(e) = written {
+            self.stop.raise(e);
+            return true;
+        }
+        if let Some(error) = fatal {
+            self.stop.raise(error);
+            return true;
+        }
+        if done {
+            self.progress.result();
+        }
+        done
+    }
+}

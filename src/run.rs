@@ -1,0 +1,208 @@
+//! `run`: import, recover, dial, poll, summarise: the whole campaign, resumable at any point.
+//!
+//! The order is the safety argument. Everything that can refuse the campaign (file, list,
+//! template, lock, database) is checked before the network is touched; the import is one
+//! transaction, so a list that breaks at row 9,000 leaves nothing half-imported; contacts a
+//! killed run left `dialing` become `uncertain` before anything is dialled; and only then do the
+//! dialer and poller start, sharing the database through one writer thread. A signal or a fatal
+//! answer raises `Stop`: no new call starts, calls on the wire get a bounded grace period, and
+//! what was committed stays committed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::call_state::CallState;
+use crate::campaign::{Campaign, PollPolicy};
+use crate::client::Client;
+use crate::dialer::Dialer;
+use crate::errors::{Error, Result};
+use crate::plan::Plan;
+use crate::poller::Poller;
+use crate::progress::Progress;
+use crate::run_lock::RunLock;
+use crate::secrets::ApiKey;
+use crate::sim::{self, SimConfig};
+use crate::stop::Stop;
+use crate::store::{ImportSummary, Mode, Store};
+use crate::writer::Writer;
+
+/// Who receives the calls.
+pub enum Target {
+    /// The built-in simulator, started in-process with fast timings.
+    Simulated,
+    Live { base_url: String, key: ApiKey },
+}
+
+pub struct RunSettings {
+    pub campaign: Campaign,
+    pub target: Target,
+    pub redial_uncertain: bool,
+    pub no_wait: bool,
+}
+
+pub struct RunReport {
+    pub campaign: String,
+    pub database: PathBuf,
+    pub simulated: bool,
+    pub imported: ImportSummary,
+    pub recovered: u64,
+    pub counts: Vec<(CallState, u64)>,
+}
+
+impl RunReport {
+    pub fn count(&self, state: CallState) -> u64 {
+        self.counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
+    }
+}
+
+pub fn run(settings: RunSettings) -> Result<RunReport> {
+    let RunSettings { campaign, target, redial_uncertain, no_wait } = settings;
+    let mode = match target {
+        Target::Simulated => Mode::Simulated,
+        Target::Live { .. } => Mode::Live,
+    };
+    let mut plan = Plan::open(&campaign)?;
+    let _lock = RunLock::acquire(&campaign.state_path)?;
+    let mut store = Store::open(&campaign.state_path, true)?;
+    store.claim(&campaign.name, mode)?;
+    let imported = store.import(&mut plan)?;
+    tracing::info!(
+        "{}: {} new rows imported ({} to dial), {} already known",
+        campaign.contacts.display(),
+        imported.new_rows,
+        imported.new_pending,
+        imported.known_rows
+    );
+    let recovered = store.recover_interrupted()?;
+    if recovered > 0 {
+        tracing::warn!(
+            "{recovered} contacts were being dialled when the last run stopped; they are now `uncertain` and will not be dialled again (see `run --redial-uncertain`)"
+        );
+    }
+    if redial_uncertain {
+        let n = store.requeue_uncertain()?;
+        if n > 0 {
+            tracing::warn!("--redial-uncertain: {n} uncertain contacts will be dialled again; some of them may have been rung already");
+        }
+    }
+    let to_dial = store.counts()?.iter().find(|(s, _)| *s == CallState::Pending).map_or(0, |(_, n)| *n);
+    let known = if no_wait { Vec::new() } else { store.awaiting()? };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::WriteFile { path: "tokio runtime".into(), source })?;
+    let (writer, db_thread) = Writer::spawn(store);
+    let stop = Stop::default();
+    let outcome = runtime.block_on(async {
+        let (url, key, poll, _simulator) = match target {
+            Target::Simulated => {
+                let config = SimConfig {
+                    latency: Duration::from_millis(5),
+                    record_delay: Duration::from_millis(300),
+                    ..SimConfig::default()
+                };
+                let simulator = sim::start("127.0.0.1:0", config).await?;
+                tracing::warn!("SIMULATION: no real phone call is made; calls go to the built-in simulator at {}", simulator.url());
+                let fast = PollPolicy {
+                    interval: Duration::from_millis(150),
+                    max_interval: Duration::from_millis(500),
+                    horizon: campaign.poll.horizon,
+                };
+                (simulator.url(), ApiKey::new(sim::DEFAULT_KEY), fast, Some(simulator))
+            }
+            Target::Live { base_url, key } => (base_url, key, campaign.poll, None),
+        };
+        tracing::info!("campaign `{}`: {to_dial} contacts to dial, {} calls awaiting a result", campaign.name, known.len());
+        watch_signals(stop.clone());
+        let client = Arc::new(Client::new(&url, key, campaign.timeout));
+        let progress = Arc::new(Progress::new(to_dial));
+        let ticker = {
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    progress.tick();
+                }
+            })
+        };
+        let dialer = Arc::new(Dialer::new(
+            writer.clone(),
+            client.clone(),
+            campaign.name.clone(),
+            campaign.call_options.clone(),
+            campaign.limits.rate,
+            campaign.limits.concurrency as usize,
+            stop.clone(),
+            progress.clone(),
+        ));
+        let (calls_tx, calls_rx) = mpsc::unbounded_channel();
+        let dialing = tokio::spawn(dialer.dial_all(calls_tx));
+        let given_up = if no_wait {
+            drop(calls_rx);
+            0
+        } else {
+            let poller = Poller {
+                writer: writer.clone(),
+                client,
+                policy: poll,
+                concurrency: campaign.limits.concurrency.max(4) as usize,
+                stop: stop.clone(),
+                progress: progress.clone(),
+            };
+            poller.poll_all(known, calls_rx).await
+        };
+        let _ = dialing.await;
+        ticker.abort();
+        progress.finish();
+        if given_up > 0 {
+            tracing::warn!("{given_up} calls had no result within the poll horizon; run the same command later to collect them");
+        }
+        Ok::<(), Error>(())
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(writer);
+    let store = db_thread.join().expect("the database thread does not panic");
+    outcome?;
+    if let Some(reason) = stop.take_reason() {
+        return Err(reason);
+    }
+    Ok(RunReport {
+        campaign: campaign.name.clone(),
+        database: campaign.state_path.clone(),
+        simulated: mode == Mode::Simulated,
+        imported,
+        recovered,
+        counts: store.counts()?,
+    })
+}
+
+/// Ctrl-C or SIGTERM: stop starting calls, let the run wind down. A second one exits at once;
+/// everything committed is already safe on disk.
+fn watch_signals(stop: Stop) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        let (name, code) = tokio::select! {
+            _ = int.recv() => ("Ctrl-C", crate::exit::INTERRUPTED),
+            _ = term.recv() => ("SIGTERM", crate::exit::TERMINATED),
+        };
+        tracing::warn!(
+            "{name}: starting no new calls; waiting up to {:?} for calls in flight (press Ctrl-C again to quit at once)",
+            crate::dialer::GRACE
+        );
+        stop.raise(Error::Interrupted { signal: name, code });
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("stopped at once; run the same command again to resume");
+        std::process::exit(i32::from(code));
+    });
+}

@@ -1,0 +1,87 @@
+//! The API key: where it comes from, and a type that cannot print it.
+//!
+//! `ApiKey` has no `Display`, and its `Debug` prints a placeholder, so a key cannot leak through
+//! a log line, an error or a panic message by accident; the only way to the text is the
+//! explicitly named `expose`, used when the request header is built.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::errors::{Error, Result};
+
+pub const KEY_ENV: &str = "STEPONEAI_API_KEY";
+pub const SECRETS_FIELD: &str = "steponeai_api_key";
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> ApiKey {
+        ApiKey(key.into())
+    }
+
+    /// The key's text, for the `X-API-Key` header and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// The key from `STEPONEAI_API_KEY`, else from `~/.clawd/secrets.json`.
+pub fn load() -> Result<ApiKey> {
+    if let Ok(key) = std::env::var(KEY_ENV)
+        && !key.trim().is_empty()
+    {
+        return Ok(ApiKey(key.trim().to_string()));
+    }
+    let Some(path) = secrets_path() else { return Err(Error::NoApiKey) };
+    if !path.exists() {
+        return Err(Error::NoApiKey);
+    }
+    from_file(&path)
+}
+
+fn secrets_path() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|home| Path::new(&home).join(".clawd").join("secrets.json"))
+}
+
+fn from_file(path: &Path) -> Result<ApiKey> {
+    let bad = |message: String| Error::SecretsFile { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    warn_if_readable_by_others(path);
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad("it is not valid JSON".into()))?;
+    match value.get(SECRETS_FIELD).and_then(|v| v.as_str()).map(str::trim) {
+        Some(key) if !key.is_empty() => Ok(ApiKey(key.to_string())),
+        _ => Err(bad(format!("it has no `{SECRETS_FIELD}` string"))),
+    }
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            "{} can be read by other users of this machine; protect it with: chmod 600 {}",
+            path.display(),
+            path.display()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiKey;
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let key = ApiKey::new("aicall_supersecret");
+        assert!(!format!("{key:?}").contains("supersecret"));
+        assert_eq!(key.expose(), "aicall_supersecret");
+    }
+}

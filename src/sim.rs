@@ -1,0 +1,372 @@
+//! The simulator: a stand-in for the Stepone API on loopback, for demos and tests.
+//!
+//! It speaks the same HTTP and JSON as the real API (through `wire`, shared with the client):
+//! the key check, input validation, `call_ids` answers, records that become ready after a delay
+//! with a deterministic mix of outcomes and a short bilingual transcript. It injects faults on
+//! demand (429 with Retry-After, 500, answers dropped after the call was accepted) from a seeded
+//! sequence, so a failing test fails the same way twice. Every accepted call is appended to a
+//! JSON-lines journal *before* the answer goes out: the journal is the ground truth a test
+//! compares stepcall's database against to prove nobody was rung twice. It never
+//! de-duplicates on `Idempotency-Key`, because the real API is not known to either.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::errors::{Error, Result};
+use crate::plan::fnv1a;
+use crate::wire::{self, InitiateRequest, SearchRequest};
+
+/// The key the simulator accepts unless told otherwise. It is not a secret: it opens nothing
+/// but the simulator.
+pub const DEFAULT_KEY: &str = "aicall_simulator_test_key";
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub key: String,
+    pub journal: Option<PathBuf>,
+    /// Added before every answer.
+    pub latency: Duration,
+    /// About how long after acceptance a call's record is ready (0.5 to 1.5 times this).
+    pub record_delay: Duration,
+    /// Share of requests answered 429 with `Retry-After: retry_after`.
+    pub rate_429: f64,
+    pub retry_after: Duration,
+    /// Share of requests answered 500 (before anything is done).
+    pub rate_500: f64,
+    /// Share of accepted calls whose answer is cut off (the call is placed and journaled).
+    pub rate_drop: f64,
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            key: DEFAULT_KEY.to_string(),
+            journal: None,
+            latency: Duration::from_millis(20),
+            record_delay: Duration::from_secs(3),
+            rate_429: 0.0,
+            retry_after: Duration::from_secs(1),
+            rate_500: 0.0,
+            rate_drop: 0.0,
+            seed: 1,
+        }
+    }
+}
+
+/// A running simulator; dropping it (or `stop`) shuts the server down.
+pub struct Simulator {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Simulator {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+struct Sim {
+    config: SimConfig,
+    started: Instant,
+    state: Mutex<SimState>,
+}
+
+struct SimState {
+    draws: u64,
+    accepted: u64,
+    calls: HashMap<String, SimCall>,
+    journal: Option<File>,
+}
+
+struct SimCall {
+    phone: String,
+    requirement: String,
+    ready_at: Instant,
+}
+
+/// Starts the simulator on `addr` (port 0 picks a free one) in the current tokio runtime.
+pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
+    let bind_err = |source| Error::SimulatorBind { addr: addr.to_string(), source };
+    let journal = match &config.journal {
+        Some(path) => Some(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| Error::WriteFile { path: path.clone(), source })?,
+        ),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    let sim = Arc::new(Sim {
+        config,
+        started: Instant::now(),
+        state: Mutex::new(SimState { draws: 0, accepted: 0, calls: HashMap::new(), journal }),
+    });
+    let app = Router::new()
+        .route(wire::INITIATE_PATH, post(initiate))
+        .route(wire::SEARCH_PATH, post(search))
+        .route(wire::BALANCE_PATH, get(balance))
+        .route(wire::SKILL_VERSION_PATH, get(|| async { axum::Json(json!({"skill_version": wire::SKILL_VERSION})) }))
+        .with_state(sim);
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok(Simulator { addr: local, shutdown: Some(shutdown), task: Some(task) })
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    answer(status, json!({"success": false, "message": message}))
+}
+
+/// A deterministic number in [0, 1) from the seed and a counter.
+fn unit(seed: u64, n: u64) -> f64 {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Sim {
+    /// The key and protocol checks every endpoint makes.
+    fn check(&self, headers: &HeaderMap) -> std::result::Result<(), Response> {
+        let key = headers.get(wire::API_KEY_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if key != self.config.key {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "invalid or missing API key"));
+        }
+        if let Some(version) = headers.get(wire::SKILL_VERSION_HEADER).and_then(|v| v.to_str().ok())
+            && !version.starts_with("1.")
+        {
+            return Err(refuse(StatusCode::UPGRADE_REQUIRED, "unsupported skill version"));
+        }
+        Ok(())
+    }
+
+    /// A fault to inject now, if the dice say so.
+    fn fault(&self) -> Option<Response> {
+        let (a, b) = {
+            let mut st = self.state.lock().expect("simulator state");
+            st.draws += 2;
+            (unit(self.config.seed, st.draws - 1), unit(self.config.seed, st.draws))
+        };
+        if a < self.config.rate_429 {
+            let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, "too many requests, slow down");
+            let secs = self.config.retry_after.as_secs_f64();
+            let value = if secs.fract() == 0.0 { format!("{secs:.0}") } else { format!("{secs:.3}") };
+            response.headers_mut().insert(header::RETRY_AFTER, value.parse().expect("a number is a header value"));
+            return Some(response);
+        }
+        (b < self.config.rate_500).then(|| refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))
+    }
+}
+
+fn valid_number(phone: &str) -> bool {
+    let digits = phone.bytes().all(|b| b.is_ascii_digit());
+    let mobile = phone.len() == 11 && phone.starts_with('1') && matches!(phone.as_bytes()[1], b'3'..=b'9');
+    let landline = phone.starts_with('0') && (10..=12).contains(&phone.len());
+    digits && (mobile || landline)
+}
+
+async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+    tokio::time::sleep(sim.config.latency).await;
+    if let Err(refused) = sim.check(&headers) {
+        return refused;
+    }
+    if let Some(fault) = sim.fault() {
+        return fault;
+    }
+    let request: InitiateRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &format!("invalid request body: {e}")),
+    };
+    let phones: Vec<String> = request.phones.split(',').map(|p| p.trim().to_string()).collect();
+    if let Some(bad) = phones.iter().find(|p| !valid_number(p)) {
+        return refuse(StatusCode::BAD_REQUEST, &format!("invalid phone number: {bad}"));
+    }
+    let requirement = request.user_requirement.clone().unwrap_or_default();
+    if requirement.trim().is_empty() && request.options.agent_id.is_none() {
+        return refuse(StatusCode::BAD_REQUEST, "user_requirement is required");
+    }
+    let idempotency_key = headers.get(wire::IDEMPOTENCY_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (call_ids, drop_answer) = {
+        let mut st = sim.state.lock().expect("simulator state");
+        let mut ids = Vec::new();
+        for phone in &phones {
+            st.accepted += 1;
+            let n = st.accepted;
+            let h = fnv1a(sim.config.seed.to_le_bytes().into_iter().chain(n.to_le_bytes()));
+            let call_id = format!(
+                "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+                h >> 32,
+                (h >> 16) & 0xffff,
+                h & 0xfff,
+                n & 0xfff,
+                n
+            );
+            let entry = json!({
+                "seq": n,
+                "received_at": jiff::Timestamp::now().to_string(),
+                "call_id": call_id,
+                "phone": phone,
+                "user_requirement": request.user_requirement,
+                "options": serde_json::to_value(&request.options).unwrap_or(Value::Null),
+                "idempotency_key": idempotency_key,
+            });
+            if let Some(journal) = st.journal.as_mut() {
+                // Written and flushed before the answer: a call the client may learn of is
+                // always in the journal.
+                let line = format!("{entry}\n");
+                if journal.write_all(line.as_bytes()).and_then(|()| journal.flush()).is_err() {
+                    return refuse(StatusCode::INTERNAL_SERVER_ERROR, "simulator journal write failed");
+                }
+            }
+            let jitter = 0.5 + unit(sim.config.seed ^ 0x5eed, n);
+            st.calls.insert(
+                call_id.clone(),
+                SimCall {
+                    phone: phone.clone(),
+                    requirement: requirement.clone(),
+                    ready_at: Instant::now() + sim.config.record_delay.mul_f64(jitter),
+                },
+            );
+            ids.push(call_id);
+        }
+        st.draws += 1;
+        let drop_answer = unit(sim.config.seed ^ 0xd409, st.draws) < sim.config.rate_drop;
+        (ids, drop_answer)
+    };
+    if drop_answer {
+        // The call is placed, but the connection breaks before the answer is complete.
+        let broken = futures_util::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("dropped")) });
+        return Response::builder().status(StatusCode::OK).body(Body::from_stream(broken)).expect("a valid response");
+    }
+    answer(StatusCode::OK, json!({"success": true, "message": "ok", "call_ids": call_ids}))
+}
+
+async fn search(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+    tokio::time::sleep(sim.config.latency).await;
+    if let Err(refused) = sim.check(&headers) {
+        return refused;
+    }
+    if let Some(fault) = sim.fault() {
+        return fault;
+    }
+    let request: SearchRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &format!("invalid request body: {e}")),
+    };
+    let st = sim.state.lock().expect("simulator state");
+    let Some(call) = st.calls.get(&request.call_id) else {
+        return refuse(StatusCode::NOT_FOUND, "call not found");
+    };
+    if Instant::now() < call.ready_at {
+        return answer(StatusCode::OK, json!({"success": true, "message": "call record not ready yet", "call_id": request.call_id}));
+    }
+    answer(StatusCode::OK, record(&sim, &request.call_id, call))
+}
+
+fn record(sim: &Sim, call_id: &str, call: &SimCall) -> Value {
+    let roll = fnv1a(sim.config.seed.to_le_bytes().into_iter().chain(call.phone.bytes())) % 100;
+    let (status, duration) = match roll {
+        0..60 => ("completed", 20 + (roll as i64 * 7) % 90),
+        60..80 => ("no_answer", 0),
+        80..90 => ("busy", 0),
+        _ => ("failed", 0),
+    };
+    let quoted: String = call.requirement.chars().take(80).collect();
+    let content = if status == "completed" {
+        json!([
+            {"role": "system", "content": "internal prompt (never exported)"},
+            {"role": "assistant", "content": format!("您好，我是AI助理。Hello, this is an AI assistant: {quoted}")},
+            {"role": "user", "content": "好的，我知道了，谢谢。OK, got it, thanks."},
+            {"role": "assistant", "content": "不客气，再见！You're welcome, goodbye!"},
+        ])
+    } else {
+        json!([])
+    };
+    let minutes = (duration + 59) / 60;
+    json!({
+        "success": true,
+        "call_id": call_id,
+        "phones": call.phone,
+        "user_requirement": call.requirement,
+        "call_status": status,
+        "duration_seconds": duration,
+        "cost": minutes as f64 * 0.1,
+        "billed": duration > 0,
+        "call_content": content,
+        "LLM_SYSTEM_INSTRUCTION": {"prompt": "simulated system instruction"},
+        "provider_response": json!({"simulated": true, "elapsed_ms": sim.started.elapsed().as_millis() as u64}).to_string(),
+    })
+}
+
+async fn balance(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = sim.check(&headers) {
+        return refused;
+    }
+    answer(StatusCode::OK, json!({"success": true, "balance": 88.0, "currency": "CNY"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{unit, valid_number};
+
+    #[test]
+    fn number_rules_match_the_api_notes() {
+        assert!(valid_number("13800138000"));
+        assert!(valid_number("01065529988"));
+        assert!(!valid_number("12800138000"));
+        assert!(!valid_number("1380013800"));
+        assert!(!valid_number("+8613800138000"));
+    }
+
+    #[test]
+    fn draws_are_deterministic_and_spread() {
+        assert_eq!(unit(7, 3), unit(7, 3));
+        let below: usize = (0..10_000).filter(|&n| unit(1, n) < 0.3).count();
+        assert!((2700..3300).contains(&below), "{below}");
+    }
+}

@@ -1,0 +1,76 @@
+//! `status`: how far a campaign has got, read from its database while a run may be going on.
+//!
+//! The database is opened, never created: asking about a campaign that never ran must not leave
+//! an empty database behind. The JSON form lists every state, zeros included, so scripts can
+//! index it without checking for missing keys.
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value, json};
+
+use crate::call_state::CallState;
+use crate::campaign::Campaign;
+use crate::errors::Result;
+use crate::store::{Mode, Store};
+
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub campaign: String,
+    pub database: PathBuf,
+    pub started: bool,
+    pub simulated: bool,
+    pub counts: Vec<(CallState, u64)>,
+}
+
+impl Status {
+    pub fn read(campaign: &Campaign) -> Result<Status> {
+        let mut status = Status {
+            campaign: campaign.name.clone(),
+            database: campaign.state_path.clone(),
+            started: false,
+            simulated: false,
+            counts: CallState::ALL.iter().map(|s| (*s, 0)).collect(),
+        };
+        if !campaign.state_path.exists() {
+            return Ok(status);
+        }
+        let store = Store::open(&campaign.state_path, false)?;
+        status.started = true;
+        status.simulated = store.mode()? == Some(Mode::Simulated);
+        for (state, n) in store.counts()? {
+            if let Some(slot) = status.counts.iter_mut().find(|(s, _)| *s == state) {
+                slot.1 = n;
+            }
+        }
+        Ok(status)
+    }
+
+    pub fn count(&self, state: CallState) -> u64 {
+        self.counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|(_, n)| n).sum()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let states: Map<String, Value> = self.counts.iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect();
+        let unfinished = self.count(CallState::Pending) + self.count(CallState::Dialing) + self.count(CallState::Dialed);
+        json!({
+            "campaign": self.campaign,
+            "database": self.database.display().to_string(),
+            "started": self.started,
+            "simulated": self.simulated,
+            "total": self.total(),
+            "states": states,
+            "awaiting_result": self.count(CallState::Dialed),
+            "complete": self.started && unfinished == 0,
+        })
+    }
+
+    /// `answered 11 · no_answer 3 · ...`, states with zero left out.
+    pub fn line(counts: &[(CallState, u64)]) -> String {
+        let parts: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{s} {n}")).collect();
+        if parts.is_empty() { "no contacts".to_string() } else { parts.join(" · ") }
+    }
+}

@@ -1,0 +1,527 @@
+//! The state database: one SQLite file per campaign, the only memory stepcall has.
+//!
+//! Everything that must survive a crash is here: the contacts as imported, each contact's state,
+//! every dial attempt with the request sent, the call id and every raw answer. The write that
+//! matters most is `begin_attempt`: it commits `dialing` durably (WAL with `synchronous=FULL`)
+//! *before* the request leaves, and only for a contact that is still `pending`, so no code path
+//! can dial a contact twice, and a crash at any instant leaves either a pending contact (never
+//! sent) or a dialing one (maybe sent, so `uncertain` on resume). Schema changes are migrations
+//! keyed on `PRAGMA user_version`. The file is created with mode 0600: it holds personal data and
+//! transcripts. The API key is never written here.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value};
+
+use crate::call_state::CallState;
+use crate::client::Answer;
+use crate::errors::{Error, Result};
+use crate::plan::{Plan, Verdict, fnv1a};
+use crate::wire::CallResult;
+
+/// The schema version this build writes; see `migrate`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE contacts (
+    id          INTEGER PRIMARY KEY,
+    fingerprint INTEGER NOT NULL UNIQUE,  -- the row's content and occurrence: known rows are skipped
+    line        INTEGER NOT NULL,         -- where the row was in the contact list when imported
+    cells       TEXT NOT NULL,            -- every column as imported, a JSON object
+    phone       TEXT,                     -- normalised number; NULL when invalid
+    requirement TEXT,                     -- the rendered user_requirement
+    state       TEXT NOT NULL,
+    reason      TEXT,                     -- why invalid, duplicate, uncertain or waiting
+    imported_at TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE UNIQUE INDEX contacts_by_phone ON contacts(phone) WHERE state NOT IN ('invalid', 'duplicate');
+CREATE INDEX contacts_by_state ON contacts(state, id);
+CREATE TABLE attempts (
+    id               INTEGER PRIMARY KEY,
+    contact_id       INTEGER NOT NULL REFERENCES contacts(id),
+    number           INTEGER NOT NULL,    -- 1 for a contact's first call; a not_sent try keeps its number
+    started_at       TEXT NOT NULL,
+    request          TEXT NOT NULL,       -- the JSON body sent (the key is a header, never stored)
+    idempotency_key  TEXT NOT NULL,
+    outcome          TEXT NOT NULL,       -- a contact state, or not_sent
+    call_id          TEXT,
+    status_raw       TEXT,
+    duration_seconds INTEGER,
+    cost             REAL,
+    transcript       TEXT,
+    error            TEXT,
+    polls            INTEGER NOT NULL DEFAULT 0,
+    updated_at       TEXT NOT NULL
+);
+CREATE INDEX attempts_by_contact ON attempts(contact_id);
+CREATE INDEX attempts_awaiting ON attempts(outcome) WHERE outcome = 'dialed';
+CREATE TABLE answers (
+    id          INTEGER PRIMARY KEY,
+    attempt_id  INTEGER NOT NULL REFERENCES attempts(id),
+    kind        TEXT NOT NULL,            -- initiate or search
+    received_at TEXT NOT NULL,
+    http_status INTEGER,
+    body        TEXT NOT NULL
+);
+CREATE INDEX answers_by_attempt ON answers(attempt_id);
+";
+
+/// `attempts.outcome` of a try that provably never reached the provider.
+const NOT_SENT: &str = "not_sent";
+
+/// Whether a database holds real or simulated calls; the two never mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Live,
+    Simulated,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Live => "live",
+            Mode::Simulated => "simulated",
+        }
+    }
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub new_rows: u64,
+    pub known_rows: u64,
+    pub new_pending: u64,
+}
+
+/// A contact ready to be dialled.
+#[derive(Debug, Clone)]
+pub struct Dialable {
+    pub contact_id: i64,
+    pub phone: String,
+    pub requirement: String,
+}
+
+/// A committed intent to dial: the request may go out once this exists on disk.
+#[derive(Debug, Clone)]
+pub struct Intent {
+    pub attempt_id: i64,
+    pub number: i64,
+    pub idempotency_key: String,
+}
+
+/// A call that has an id and no result yet.
+#[derive(Debug, Clone)]
+pub struct Awaiting {
+    pub attempt_id: i64,
+    pub call_id: String,
+}
+
+/// How a dial attempt ended, as the database records it.
+#[derive(Debug)]
+pub enum DialRecord {
+    Accepted { call_id: String, answer: Answer },
+    /// Provably never reached the provider: the contact is pending again.
+    NotSent { reason: String, answer: Option<Answer> },
+    Uncertain { reason: String, answer: Option<Answer> },
+    Rejected { reason: String, answer: Answer },
+}
+
+/// One line of the export.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub cells: Map<String, Value>,
+    pub state: String,
+    pub call_id: Option<String>,
+    pub attempts: i64,
+    pub status_raw: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub cost: Option<f64>,
+    pub transcript: Option<String>,
+    pub error: Option<String>,
+    pub first_dialed_at: Option<String>,
+    pub updated_at: String,
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it (mode 0600) when `create` is set.
+    pub fn open(path: &Path, create: bool) -> Result<Store> {
+        if !path.exists() {
+            if !create {
+                return Err(Error::NoState { path: path.to_path_buf() });
+            }
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| Error::WriteFile { path: path.to_path_buf(), source })?;
+        }
+        let conn = Connection::open(path).map_err(Error::state(path))?;
+        let mut store = Store { conn, path: path.to_path_buf() };
+        store.configure().map_err(Error::state(path))?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> rusqlite::Result<()> {
+        self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let _: String = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        // FULL: every commit is on disk before it returns, so an intent to dial survives a
+        // power cut, not only a crash of this process.
+        self.conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 =
+            self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(Error::state(&self.path))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::StateTooNew { path: self.path.clone(), found: version, known: SCHEMA_VERSION });
+        }
+        if version < 1 {
+            let tx = self.conn.transaction().map_err(Error::state(&self.path))?;
+            tx.execute_batch(SCHEMA_V1).map_err(Error::state(&self.path))?;
+            tx.pragma_update(None, "user_version", 1).map_err(Error::state(&self.path))?;
+            tx.commit().map_err(Error::state(&self.path))?;
+        }
+        Ok(())
+    }
+
+    fn err(&self) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+        Error::state(&self.path)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.err())
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn
+            .execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2", [key, value])
+            .map(drop)
+            .map_err(self.err())
+    }
+
+    /// Claims the database for `campaign` in `mode`, or refuses if it belongs to another
+    /// campaign or holds calls of the other mode.
+    pub fn claim(&self, campaign: &str, mode: Mode) -> Result<()> {
+        match self.meta("campaign")? {
+            Some(found) if found != campaign => {
+                return Err(Error::StateOfOtherCampaign { path: self.path.clone(), expected: campaign.into(), found });
+            }
+            Some(_) => {}
+            None => self.set_meta("campaign", campaign)?,
+        }
+        match self.meta("mode")?.as_deref() {
+            Some(found) if found != mode.as_str() => {
+                let found = if found == Mode::Simulated.as_str() { Mode::Simulated } else { Mode::Live };
+                Err(Error::StateModeMismatch { path: self.path.clone(), found: found.as_str(), wanted: mode.as_str() })
+            }
+            Some(_) => Ok(()),
+            None => self.set_meta("mode", mode.as_str()),
+        }
+    }
+
+    pub fn mode(&self) -> Result<Option<Mode>> {
+        Ok(self.meta("mode")?.map(|m| if m == Mode::Simulated.as_str() { Mode::Simulated } else { Mode::Live }))
+    }
+
+    /// The column names of every import so far, in first-seen order.
+    pub fn columns(&self) -> Result<Vec<String>> {
+        Ok(self.meta("columns")?.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default())
+    }
+
+    /// Imports the rows `plan` judges, in one transaction: rows already imported (same content)
+    /// are left alone, new rows are added, and a new row whose number is already a contact is a
+    /// duplicate.
+    pub fn import(&mut self, plan: &mut Plan) -> Result<ImportSummary> {
+        let mut columns = self.columns()?;
+        for h in plan.headers() {
+            if !columns.contains(h) {
+                columns.push(h.clone());
+            }
+        }
+        let headers = plan.headers().to_vec();
+        let path = self.path.clone();
+        let err = Error::state(&path);
+        let mut summary = ImportSummary::default();
+        let tx = self.conn.transaction().map_err(Error::state(&path))?;
+        {
+            let mut known = tx.prepare("SELECT 1 FROM contacts WHERE fingerprint = ?1").map_err(Error::state(&path))?;
+            let mut same_phone = tx
+                .prepare("SELECT line FROM contacts WHERE phone = ?1 AND state NOT IN ('invalid', 'duplicate')")
+                .map_err(Error::state(&path))?;
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO contacts (fingerprint, line, cells, phone, requirement, state, reason, imported_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                )
+                .map_err(Error::state(&path))?;
+            let stamp = now();
+            while let Some(row) = plan.next_row()? {
+                if known.exists([row.fingerprint]).map_err(Error::state(&path))? {
+                    summary.known_rows += 1;
+                    continue;
+                }
+                let cells: Map<String, Value> =
+                    headers.iter().cloned().zip(row.cells.iter().map(|c| Value::String(c.clone()))).collect();
+                let cells = Value::Object(cells).to_string();
+                let (phone, requirement, state, reason) = match row.verdict {
+                    Verdict::Invalid { reason } => (None, None, CallState::Invalid, Some(reason)),
+                    Verdict::Duplicate { phone, first_line } => {
+                        (Some(phone), None, CallState::Duplicate, Some(format!("same number as line {first_line}")))
+                    }
+                    Verdict::Valid { phone, requirement } => {
+                        let earlier: Option<i64> =
+                            same_phone.query_row([&phone], |r| r.get(0)).optional().map_err(Error::state(&path))?;
+                        match earlier {
+                            Some(line) => (
+                                Some(phone),
+                                None,
+                                CallState::Duplicate,
+                                Some(format!("same number as an already imported contact (line {line})")),
+                            ),
+                            None => (Some(phone), Some(requirement), CallState::Pending, None),
+                        }
+                    }
+                };
+                if state == CallState::Pending {
+                    summary.new_pending += 1;
+                }
+                summary.new_rows += 1;
+                insert
+                    .execute(params![row.fingerprint, row.line as i64, cells, phone, requirement, state.as_str(), reason, stamp])
+                    .map_err(Error::state(&path))?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('columns', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
+            [serde_json::to_string(&columns).expect("strings serialise")],
+        )
+        .map_err(Error::state(&path))?;
+        tx.commit().map_err(err)?;
+        Ok(summary)
+    }
+
+    /// After a crash: every contact left `dialing` may have been rung, so it becomes `uncertain`.
+    pub fn recover_interrupted(&mut self) -> Result<u64> {
+        let stamp = now();
+        let reason = "stepcall stopped before the provider's answer was recorded; the call may have been placed";
+        let tx = self.conn.transaction().map_err(Error::state(&self.path))?;
+        tx.execute("UPDATE attempts SET outcome = 'uncertain', error = ?1, updated_at = ?2 WHERE outcome = 'dialing'", [reason, &stamp])
+            .map_err(Error::state(&self.path))?;
+        let n = tx
+            .execute("UPDATE contacts SET state = 'uncertain', reason = ?1, updated_at = ?2 WHERE state = 'dialing'", [reason, &stamp])
+            .map_err(Error::state(&self.path))?;
+        tx.commit().map_err(Error::state(&self.path))?;
+        Ok(n as u64)
+    }
+
+    /// `run --redial-uncertain`: uncertain contacts become pending again.
+    pub fn requeue_uncertain(&mut self) -> Result<u64> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE contacts SET state = 'pending', reason = 'requeued by --redial-uncertain', updated_at = ?1 WHERE state = 'uncertain'",
+                [now()],
+            )
+            .map_err(self.err())?;
+        Ok(n as u64)
+    }
+
+    /// Up to `limit` pending contacts with an id above `after`, in list order.
+    pub fn pending_after(&self, after: i64, limit: usize) -> Result<Vec<Dialable>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, phone, requirement FROM contacts WHERE state = 'pending' AND id > ?1 ORDER BY id LIMIT ?2")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![after, limit as i64], |r| {
+                Ok(Dialable { contact_id: r.get(0)?, phone: r.get(1)?, requirement: r.get(2)? })
+            })
+            .map_err(Error::state(&self.path))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Error::state(&self.path))
+    }
+
+    /// Commits the intent to dial `contact_id`, durably, if it is still pending. `None` means
+    /// the contact is no longer pending and must not be dialled.
+    pub fn begin_attempt(&mut self, contact_id: i64, campaign: &str, request: &str) -> Result<Option<Intent>> {
+        let stamp = now();
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(Error::state(&path))?;
+        let phone: Option<String> = tx
+            .query_row("SELECT phone FROM contacts WHERE id = ?1 AND state = 'pending'", [contact_id], |r| r.get(0))
+            .optional()
+            .map_err(Error::state(&path))?;
+        let Some(phone) = phone else { return Ok(None) };
+        let number: i64 = tx
+            .query_row(
+                "SELECT count(*) + 1 FROM attempts WHERE contact_id = ?1 AND outcome != ?2",
+                params![contact_id, NOT_SENT],
+                |r| r.get(0),
+            )
+            .map_err(Error::state(&path))?;
+        let idempotency_key = format!("stepcall-{:016x}-{phone}-{number}", fnv1a(campaign.bytes()));
+        tx.execute(
+            "INSERT INTO attempts (contact_id, number, started_at, request, idempotency_key, outcome, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'dialing', ?3)",
+            params![contact_id, number, stamp, request, idempotency_key],
+        )
+        .map_err(Error::state(&path))?;
+        let attempt_id = tx.last_insert_rowid();
+        tx.execute("UPDATE contacts SET state = 'dialing', updated_at = ?2 WHERE id = ?1", params![contact_id, stamp])
+            .map_err(Error::state(&path))?;
+        tx.commit().map_err(Error::state(&path))?;
+        Ok(Some(Intent { attempt_id, number, idempotency_key }))
+    }
+
+    /// Records how a dial attempt ended, with the raw answer, in one transaction.
+    pub fn record_dial(&mut self, attempt_id: i64, record: &DialRecord) -> Result<()> {
+        let stamp = now();
+        let (outcome, contact_state, call_id, reason, answer) = match record {
+            DialRecord::Accepted { call_id, answer } => ("dialed", "dialed", Some(call_id.as_str()), None, Some(answer)),
+            DialRecord::NotSent { reason, answer } => (NOT_SENT, "pending", None, Some(reason.as_str()), answer.as_ref()),
+            DialRecord::Uncertain { reason, answer } => ("uncertain", "uncertain", None, Some(reason.as_str()), answer.as_ref()),
+            DialRecord::Rejected { reason, answer } => ("rejected", "rejected", None, Some(reason.as_str()), Some(answer)),
+        };
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(Error::state(&path))?;
+        if let Some(answer) = answer {
+            insert_answer(&tx, attempt_id, "initiate", answer, &stamp).map_err(Error::state(&path))?;
+        }
+        tx.execute(
+            "UPDATE attempts SET outcome = ?2, call_id = ?3, error = ?4, updated_at = ?5 WHERE id = ?1",
+            params![attempt_id, outcome, call_id, reason, stamp],
+        )
+        .map_err(Error::state(&path))?;
+        tx.execute(
+            "UPDATE contacts SET state = ?2, reason = ?3, updated_at = ?4
+             WHERE id = (SELECT contact_id FROM attempts WHERE id = ?1)",
+            params![attempt_id, contact_state, reason, stamp],
+        )
+        .map_err(Error::state(&path))?;
+        tx.commit().map_err(Error::state(&path))
+    }
+
+    /// Calls that have an id and no result.
+    pub fn awaiting(&self) -> Result<Vec<Awaiting>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, call_id FROM attempts WHERE outcome = 'dialed' ORDER BY id")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok(Awaiting { attempt_id: r.get(0)?, call_id: r.get(1)? }))
+            .map_err(Error::state(&self.path))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Error::state(&self.path))
+    }
+
+    /// Records one poll: its raw answer, and the result when there is one.
+    pub fn record_poll(&mut self, attempt_id: i64, answer: Option<&Answer>, result: Option<&CallResult>) -> Result<()> {
+        let stamp = now();
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(Error::state(&path))?;
+        if let Some(answer) = answer {
+            insert_answer(&tx, attempt_id, "search", answer, &stamp).map_err(Error::state(&path))?;
+        }
+        tx.execute("UPDATE attempts SET polls = polls + 1, updated_at = ?2 WHERE id = ?1", params![attempt_id, stamp])
+            .map_err(Error::state(&path))?;
+        if let Some(r) = result {
+            tx.execute(
+                "UPDATE attempts SET outcome = ?2, status_raw = ?3, duration_seconds = ?4, cost = ?5, transcript = ?6
+                 WHERE id = ?1 AND outcome = 'dialed'",
+                params![attempt_id, r.state.as_str(), r.status_raw, r.duration_seconds, r.cost, r.transcript],
+            )
+            .map_err(Error::state(&path))?;
+            tx.execute(
+                "UPDATE contacts SET state = ?2, reason = NULL, updated_at = ?3
+                 WHERE id = (SELECT contact_id FROM attempts WHERE id = ?1) AND state = 'dialed'",
+                params![attempt_id, r.state.as_str(), stamp],
+            )
+            .map_err(Error::state(&path))?;
+        }
+        tx.commit().map_err(Error::state(&path))
+    }
+
+    /// How many contacts are in each state (states with none are left out).
+    pub fn counts(&self) -> Result<Vec<(CallState, u64)>> {
+        let mut stmt = self.conn.prepare("SELECT state, count(*) FROM contacts GROUP BY state").map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(Error::state(&self.path))?;
+        let mut counts: Vec<(CallState, u64)> = Vec::new();
+        for row in rows {
+            let (state, n) = row.map_err(Error::state(&self.path))?;
+            counts.push((CallState::parse(&state).unwrap_or(CallState::Unknown), n as u64));
+        }
+        counts.sort();
+        Ok(counts)
+    }
+
+    /// Calls `each` with every contact, in list order, without holding them all in memory.
+    pub fn for_each_export_row(&self, mut each: impl FnMut(ExportRow) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.cells, c.state, c.reason, c.updated_at,
+                        (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent'),
+                        (SELECT min(started_at) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent'),
+                        l.call_id, l.status_raw, l.duration_seconds, l.cost, l.transcript, l.error
+                 FROM contacts c
+                 LEFT JOIN attempts l ON l.id =
+                     (SELECT max(id) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent')
+                 ORDER BY c.id",
+            )
+            .map_err(self.err())?;
+        let mut rows = stmt.query([]).map_err(Error::state(&self.path))?;
+        while let Some(r) = rows.next().map_err(Error::state(&self.path))? {
+            let get = |e| Error::State { path: self.path.clone(), source: e };
+            let cells: String = r.get(0).map_err(get)?;
+            let reason: Option<String> = r.get(2).map_err(get)?;
+            let attempt_error: Option<String> = r.get(11).map_err(get)?;
+            each(ExportRow {
+                cells: match serde_json::from_str(&cells) {
+                    Ok(Value::Object(map)) => map,
+                    _ => Map::new(),
+                },
+                state: r.get(1).map_err(get)?,
+                updated_at: r.get(3).map_err(get)?,
+                attempts: r.get(4).map_err(get)?,
+                first_dialed_at: r.get(5).map_err(get)?,
+                call_id: r.get(6).map_err(get)?,
+                status_raw: r.get(7).map_err(get)?,
+                duration_seconds: r.get(8).map_err(get)?,
+                cost: r.get(9).map_err(get)?,
+                transcript: r.get(10).map_err(get)?,
+                error: attempt_error.or(reason),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn insert_answer(tx: &rusqlite::Transaction<'_>, attempt_id: i64, kind: &str, answer: &Answer, stamp: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO answers (attempt_id, kind, received_at, http_status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![attempt_id, kind, stamp, answer.http_status, answer.body],
+    )
+    .map(drop)
+}
