@@ -30,7 +30,22 @@ pub const BASE_URL_ENV: &str = "STEPONEAI_BASE_URL";
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::logging::init(if cli.quiet { -1 } else { cli.verbose.min(3) as i8 });
+    crate::logging::init(if cli.quiet {
+        -1
+    } else {
+        cli.verbose.min(3) as i8
+    });
+    // In a cron mail or a pipe, one error is one line per sentence: no wrapping, no colour.
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .wrap_lines(terminal)
+                .color(terminal)
+                .unicode(terminal)
+                .build(),
+        )
+    }));
     match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
@@ -47,7 +62,9 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Preview { campaign, count } => cmd_preview(&Campaign::load(&campaign)?, count),
         Command::Run(args) => cmd_run(args),
         Command::Status { campaign, json } => cmd_status(&Campaign::load(&campaign)?, json),
-        Command::Export { campaign, output } => cmd_export(&Campaign::load(&campaign)?, output.as_deref()),
+        Command::Export { campaign, output } => {
+            cmd_export(&Campaign::load(&campaign)?, output.as_deref())
+        }
         Command::Sim(args) => cmd_sim(args),
         Command::Call(args) => cmd_call(args),
         Command::Callinfo(args) => cmd_callinfo(args),
@@ -57,7 +74,11 @@ fn dispatch(command: Command) -> Result<u8> {
 /// The base URL for a live command: the flag, then the environment, then the campaign file.
 fn base_url(flag: Option<String>, campaign: Option<&Campaign>) -> Result<String> {
     let chosen = flag
-        .or_else(|| std::env::var(BASE_URL_ENV).ok().filter(|v| !v.trim().is_empty()))
+        .or_else(|| {
+            std::env::var(BASE_URL_ENV)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
         .or_else(|| campaign.and_then(|c| c.base_url.clone()))
         .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
     campaign::check_base_url(&chosen).map_err(|message| Error::Usage {
@@ -69,13 +90,23 @@ fn base_url(flag: Option<String>, campaign: Option<&Campaign>) -> Result<String>
 fn cmd_validate(campaign: &Campaign) -> Result<u8> {
     let v = validate::validate(campaign)?;
     let contacts = campaign.contacts.display();
-    println!("{}: campaign `{}` can run", campaign.path.display(), campaign.name);
-    println!("  {contacts}: {} rows · {} valid · {} invalid · {} duplicate", v.rows, v.valid, v.invalid, v.duplicates);
+    println!(
+        "{}: campaign `{}` can run",
+        campaign.path.display(),
+        campaign.name
+    );
+    println!(
+        "  {contacts}: {} rows · {} valid · {} invalid · {} duplicate",
+        v.rows, v.valid, v.invalid, v.duplicates
+    );
     const SHOWN: usize = 20;
     if !v.problems.is_empty() {
         println!("  rows that will not be dialled:");
         for p in v.problems.iter().take(SHOWN) {
-            println!("    {contacts}, row {}, column {}: {}", p.line, p.column, p.message);
+            println!(
+                "    {contacts}, row {}, column {}: {}",
+                p.line, p.column, p.message
+            );
         }
         if v.problems.len() > SHOWN {
             println!("    ... and {} more", v.problems.len() - SHOWN);
@@ -87,7 +118,10 @@ fn cmd_validate(campaign: &Campaign) -> Result<u8> {
 fn cmd_preview(campaign: &Campaign, count: usize) -> Result<u8> {
     let previews = validate::preview(campaign, count)?;
     if previews.is_empty() {
-        println!("no contact in {} would be dialled", campaign.contacts.display());
+        println!(
+            "no contact in {} would be dialled",
+            campaign.contacts.display()
+        );
     }
     for (i, p) in previews.iter().enumerate() {
         if i > 0 {
@@ -112,7 +146,10 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
     } else {
         // Checked before the key, so a typo in the file is reported even without a key.
         crate::plan::Plan::open(&campaign)?;
-        Target::Live { base_url: base_url(args.base_url, Some(&campaign))?, key: secrets::load()? }
+        Target::Live {
+            base_url: base_url(args.base_url, Some(&campaign))?,
+            key: secrets::load()?,
+        }
     };
     let report = run::run(RunSettings {
         campaign: campaign.clone(),
@@ -120,7 +157,11 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
         redial_uncertain: args.redial_uncertain,
         no_wait: args.no_wait,
     })?;
-    let label = if report.simulated { " (simulated: no real call was made)" } else { "" };
+    let label = if report.simulated {
+        " (simulated: no real call was made)"
+    } else {
+        ""
+    };
     println!("campaign `{}`{label}", report.campaign);
     println!("  {}", Status::line(&report.counts));
     let uncertain = report.count(CallState::Uncertain);
@@ -132,10 +173,15 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
     let awaiting = report.count(CallState::Dialed);
     let pending = report.count(CallState::Pending);
     if awaiting > 0 || pending > 0 {
-        println!("  {awaiting} awaiting a result, {pending} not dialled yet: run the same command again to continue");
+        println!(
+            "  {awaiting} awaiting a result, {pending} not dialled yet: run the same command again to continue"
+        );
     }
     println!("  state database: {}", report.database.display());
-    println!("  export the results: stepcall export {} -o results.csv", campaign.path.display());
+    println!(
+        "  export the results: stepcall export {} -o results.csv",
+        campaign.path.display()
+    );
     Ok(exit::SUCCESS)
 }
 
@@ -146,11 +192,19 @@ fn cmd_status(campaign: &Campaign, json: bool) -> Result<u8> {
         return Ok(exit::SUCCESS);
     }
     if !status.started {
-        println!("campaign `{}` has not run yet (no state database at {})", status.campaign, status.database.display());
+        println!(
+            "campaign `{}` has not run yet (no state database at {})",
+            status.campaign,
+            status.database.display()
+        );
         return Ok(exit::SUCCESS);
     }
     let label = if status.simulated { " (simulated)" } else { "" };
-    println!("campaign `{}`{label}: {} contacts", status.campaign, status.total());
+    println!(
+        "campaign `{}`{label}: {} contacts",
+        status.campaign,
+        status.total()
+    );
     println!("  {}", Status::line(&status.counts));
     println!("  state database: {}", status.database.display());
     Ok(exit::SUCCESS)
@@ -168,7 +222,10 @@ fn cmd_export(campaign: &Campaign, output: Option<&Path>) -> Result<u8> {
             let mut partial = path.as_os_str().to_owned();
             partial.push(".partial");
             let partial = std::path::PathBuf::from(partial);
-            let write_err = |source| Error::WriteFile { path: path.to_path_buf(), source };
+            let write_err = |source| Error::WriteFile {
+                path: path.to_path_buf(),
+                source,
+            };
             let file = std::fs::File::create(&partial).map_err(write_err)?;
             let mut out = std::io::BufWriter::new(file);
             let n = crate::export::write_csv(&store, &mut out)?;
@@ -186,13 +243,23 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|source| Error::WriteFile { path: "tokio runtime".into(), source })
+        .map_err(|source| Error::WriteFile {
+            path: "tokio runtime".into(),
+            source,
+        })
 }
 
 fn cmd_sim(args: SimArgs) -> Result<u8> {
-    for (flag, share) in [("--rate-429", args.rate_429), ("--rate-500", args.rate_500), ("--rate-drop", args.rate_drop)] {
+    for (flag, share) in [
+        ("--rate-429", args.rate_429),
+        ("--rate-500", args.rate_500),
+        ("--rate-drop", args.rate_drop),
+    ] {
         if !(0.0..=1.0).contains(&share) {
-            return Err(Error::Usage { message: format!("{flag} must be between 0 and 1"), help: "e.g. 0.2 for one request in five".into() });
+            return Err(Error::Usage {
+                message: format!("{flag} must be between 0 and 1"),
+                help: "e.g. 0.2 for one request in five".into(),
+            });
         }
     }
     let config = SimConfig {
@@ -211,13 +278,17 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
         let key = config.key.clone();
         let journal = config.journal.clone();
         let simulator = sim::start(&args.addr, config).await?;
-        println!("stepcall simulator listening on {}", simulator.url());
-        println!("  no real phone call is made; API key: {key}");
+        // Written with errors ignored: whoever started the simulator may stop reading its output.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "stepcall simulator listening on {}", simulator.url());
+        let _ = writeln!(out, "  no real phone call is made; API key: {key}");
         if let Some(journal) = journal {
-            println!("  journal: {}", journal.display());
+            let _ = writeln!(out, "  journal: {}", journal.display());
         }
-        println!("  try: STEPONEAI_API_KEY={key} stepcall call 13800138000 \"Say hello\" --wait --base-url {}", simulator.url());
-        let _ = std::io::stdout().flush();
+        let url = simulator.url();
+        let _ = writeln!(out, "  try: STEPONEAI_API_KEY={key} stepcall call 13800138000 \"Say hello\" --wait --base-url {url}");
+        let _ = out.flush();
+        drop(out);
         let _ = tokio::signal::ctrl_c().await;
         simulator.stop().await;
         Ok(exit::SUCCESS)
@@ -225,16 +296,29 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
 }
 
 /// A client for a one-off command: the simulator's when `simulate` is set.
-async fn oneoff_client(base: Option<String>, simulate: bool) -> Result<(Client, Option<sim::Simulator>)> {
+async fn oneoff_client(
+    base: Option<String>,
+    simulate: bool,
+) -> Result<(Client, Option<sim::Simulator>)> {
     if simulate {
-        let config = SimConfig { record_delay: Duration::from_millis(500), ..SimConfig::default() };
+        let config = SimConfig {
+            record_delay: Duration::from_millis(500),
+            ..SimConfig::default()
+        };
         let simulator = sim::start("127.0.0.1:0", config).await?;
         tracing::warn!("SIMULATION: no real phone call is made");
-        let client = Client::new(&simulator.url(), ApiKey::new(sim::DEFAULT_KEY), Duration::from_secs(30));
+        let client = Client::new(
+            &simulator.url(),
+            ApiKey::new(sim::DEFAULT_KEY),
+            Duration::from_secs(30),
+        );
         return Ok((client, Some(simulator)));
     }
     let url = base_url(base, None)?;
-    Ok((Client::new(&url, secrets::load()?, Duration::from_secs(30)), None))
+    Ok((
+        Client::new(&url, secrets::load()?, Duration::from_secs(30)),
+        None,
+    ))
 }
 
 fn cmd_call(args: CallArgs) -> Result<u8> {
@@ -244,7 +328,8 @@ fn cmd_call(args: CallArgs) -> Result<u8> {
         println!("call_id: {call_id}");
         if args.wait {
             // About 30 minutes of doubling waits, like a campaign's poll horizon.
-            let finished = oneoff::wait_for_record(&client, &call_id, 36, args.interval, true).await?;
+            let finished =
+                oneoff::wait_for_record(&client, &call_id, 36, args.interval, true).await?;
             println!("{}", oneoff::describe(&call_id, &finished.result));
         }
         Ok(exit::SUCCESS)
@@ -255,9 +340,14 @@ fn cmd_callinfo(args: CallinfoArgs) -> Result<u8> {
     runtime()?.block_on(async {
         let url = base_url(args.base_url, None)?;
         let client = Client::new(&url, secrets::load()?, Duration::from_secs(30));
-        let finished = oneoff::wait_for_record(&client, &args.call_id, args.retries, args.interval, false).await?;
+        let finished =
+            oneoff::wait_for_record(&client, &args.call_id, args.retries, args.interval, false)
+                .await?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&finished.raw).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&finished.raw).unwrap_or_default()
+            );
         } else {
             println!("{}", oneoff::describe(&args.call_id, &finished.result));
         }

@@ -70,7 +70,10 @@ impl CallState {
 
     /// A final state needs nothing more from this run: no dial, no poll.
     pub fn is_final(self) -> bool {
-        !matches!(self, CallState::Pending | CallState::Dialing | CallState::Dialed)
+        !matches!(
+            self,
+            CallState::Pending | CallState::Dialing | CallState::Dialed
+        )
     }
 }
 

@@ -115,12 +115,16 @@ pub struct Campaign {
 
 impl Campaign {
     pub fn load(path: &Path) -> Result<Campaign> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Campaign::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Campaign> {
-        let raw: RawCampaign = serde_norway::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        let raw: RawCampaign =
+            serde_norway::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
         Campaign::from_raw(path, raw)
     }
 
@@ -132,7 +136,10 @@ impl Campaign {
         };
         let name = raw.name.trim().to_string();
         if name.is_empty() {
-            return Err(invalid("`name` is empty".into(), "give the campaign a name; it identifies its state database"));
+            return Err(invalid(
+                "`name` is empty".into(),
+                "give the campaign a name; it identifies its state database",
+            ));
         }
         if raw.user_requirement.trim().is_empty() {
             return Err(invalid(
@@ -140,15 +147,24 @@ impl Campaign {
                 "write the instruction for the AI caller, e.g. `Call {{ name }} to confirm ...`",
             ));
         }
-        for (key, value) in [("volume", raw.call_options.volume), ("speed", raw.call_options.speed)] {
+        for (key, value) in [
+            ("volume", raw.call_options.volume),
+            ("speed", raw.call_options.speed),
+        ] {
             if value.is_some_and(|v| v > 100) {
-                return Err(invalid(format!("`call_options.{key}` is above 100"), "use a value from 0 to 100"));
+                return Err(invalid(
+                    format!("`call_options.{key}` is above 100"),
+                    "use a value from 0 to 100",
+                ));
             }
         }
-        let base_url = match raw.api.base_url {
-            Some(url) => Some(check_base_url(&url).map_err(|m| invalid(m, "write it like https://open-skill-api.steponeai.com"))?),
-            None => None,
-        };
+        let base_url =
+            match raw.api.base_url {
+                Some(url) => Some(check_base_url(&url).map_err(|m| {
+                    invalid(m, "write it like https://open-skill-api.steponeai.com")
+                })?),
+                None => None,
+            };
         let rate = match (raw.limits.calls_per_minute, raw.limits.calls_per_second) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
@@ -156,24 +172,45 @@ impl Campaign {
                     "keep one of them",
                 ));
             }
-            (None, Some(n)) => Rate { calls: n, per: Duration::from_secs(1) },
-            (Some(n), None) => Rate { calls: n, per: Duration::from_secs(60) },
-            (None, None) => Rate { calls: 20, per: Duration::from_secs(60) },
+            (None, Some(n)) => Rate {
+                calls: n,
+                per: Duration::from_secs(1),
+            },
+            (Some(n), None) => Rate {
+                calls: n,
+                per: Duration::from_secs(60),
+            },
+            (None, None) => Rate {
+                calls: 20,
+                per: Duration::from_secs(60),
+            },
         };
         if rate.calls == 0 {
-            return Err(invalid("the call rate in `limits` is 0".into(), "use at least 1 call per minute"));
+            return Err(invalid(
+                "the call rate in `limits` is 0".into(),
+                "use at least 1 call per minute",
+            ));
         }
         let concurrency = raw.limits.concurrency.unwrap_or(4);
         if !(1..=1000).contains(&concurrency) {
-            return Err(invalid("`limits.concurrency` must be between 1 and 1000".into(), "4 suits most accounts"));
+            return Err(invalid(
+                "`limits.concurrency` must be between 1 and 1000".into(),
+                "4 suits most accounts",
+            ));
         }
         let timeout = raw.api.timeout.unwrap_or(Duration::from_secs(30));
         if timeout.is_zero() {
-            return Err(invalid("`api.timeout` is 0".into(), "use a timeout such as 30s"));
+            return Err(invalid(
+                "`api.timeout` is 0".into(),
+                "use a timeout such as 30s",
+            ));
         }
         let interval = raw.api.poll_interval.unwrap_or(Duration::from_secs(5));
         if interval.is_zero() {
-            return Err(invalid("`api.poll_interval` is 0".into(), "use an interval such as 5s"));
+            return Err(invalid(
+                "`api.poll_interval` is 0".into(),
+                "use an interval such as 5s",
+            ));
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         let contacts = tidy(&dir.join(&raw.contacts));
@@ -208,7 +245,9 @@ fn tidy(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {
-            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
                 if std::fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink()) {
                     out.push(part);
                 } else {
@@ -219,7 +258,11 @@ fn tidy(path: &Path) -> PathBuf {
             other => out.push(other),
         }
     }
-    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
 }
 
 /// Accepts an http(s) URL without a trailing slash, so paths can be appended to it.
@@ -248,7 +291,8 @@ fn syntax_error(path: &Path, text: &str, err: &serde_norway::Error) -> Error {
         None => full,
     };
     let help = if message.starts_with("unknown field") {
-        "remove or correct the key; the README's \"Campaign file\" section lists every key".to_string()
+        "remove or correct the key; the README's \"Campaign file\" section lists every key"
+            .to_string()
     } else if message.starts_with("missing field") {
         "add the key; `name`, `contacts` and `user_requirement` are required".to_string()
     } else {
@@ -279,15 +323,29 @@ mod tests {
         assert_eq!(c.contacts, Path::new("/e/c.csv"));
         assert_eq!(c.state_path, Path::new("/x/c.db"));
         assert_eq!(c.phone_column, "phone");
-        assert_eq!(c.limits.rate, Rate { calls: 20, per: Duration::from_secs(60) });
+        assert_eq!(
+            c.limits.rate,
+            Rate {
+                calls: 20,
+                per: Duration::from_secs(60)
+            }
+        );
         assert_eq!(c.timeout, Duration::from_secs(30));
     }
 
     #[test]
     fn unknown_key_names_line_and_column() {
-        let err = parse("name: n\ncontacts: c.csv\nuser_requirement: hi\nlimits:\n  calls_per_minut: 5\n").unwrap_err();
+        let err = parse(
+            "name: n\ncontacts: c.csv\nuser_requirement: hi\nlimits:\n  calls_per_minut: 5\n",
+        )
+        .unwrap_err();
         match err {
-            Error::CampaignSyntax { line, column, message, .. } => {
+            Error::CampaignSyntax {
+                line,
+                column,
+                message,
+                ..
+            } => {
                 assert_eq!((line, column), (5, 3));
                 assert!(message.contains("calls_per_minut"), "{message}");
             }
@@ -297,7 +355,11 @@ mod tests {
 
     #[test]
     fn bad_duration_is_located() {
-        let err = parse("name: n\ncontacts: c.csv\nuser_requirement: hi\napi: { timeout: soon }\n").unwrap_err();
-        assert!(matches!(err, Error::CampaignSyntax { line: 4, .. }), "{err:?}");
+        let err = parse("name: n\ncontacts: c.csv\nuser_requirement: hi\napi: { timeout: soon }\n")
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::CampaignSyntax { line: 4, .. }),
+            "{err:?}"
+        );
     }
 }

@@ -12,7 +12,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "stepcall", version, about = "Run outbound AI phone-call campaigns through the Stepone AI call API.")]
+#[command(
+    name = "stepcall",
+    version,
+    about = "Run outbound AI phone-call campaigns through the Stepone AI call API."
+)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -27,9 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the campaign file, the contact list and every rendered requirement; no network.
-    Validate {
-        campaign: PathBuf,
-    },
+    Validate { campaign: PathBuf },
     /// Print the first rendered user_requirements.
     Preview {
         campaign: PathBuf,

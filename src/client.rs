@@ -36,19 +36,44 @@ pub struct Answer {
 
 #[derive(Debug)]
 pub enum Dial {
-    Accepted { call_id: String, answer: Answer },
-    NotSent { reason: String, retry_after: Option<Duration>, answer: Option<Answer> },
-    Uncertain { reason: String, answer: Option<Answer> },
-    Rejected { reason: String, answer: Answer },
-    Fatal { error: Error, answer: Answer },
+    Accepted {
+        call_id: String,
+        answer: Answer,
+    },
+    NotSent {
+        reason: String,
+        retry_after: Option<Duration>,
+        answer: Option<Answer>,
+    },
+    Uncertain {
+        reason: String,
+        answer: Option<Answer>,
+    },
+    Rejected {
+        reason: String,
+        answer: Answer,
+    },
+    Fatal {
+        error: Error,
+        answer: Answer,
+    },
 }
 
 #[derive(Debug)]
 pub enum Poll {
-    Record { record: Record, answer: Answer },
+    Record {
+        record: Record,
+        answer: Answer,
+    },
     /// This poll failed; the call is not lost, ask again later.
-    Failed { reason: String, answer: Option<Answer> },
-    Fatal { error: Error, answer: Answer },
+    Failed {
+        reason: String,
+        answer: Option<Answer>,
+    },
+    Fatal {
+        error: Error,
+        answer: Answer,
+    },
 }
 
 impl Client {
@@ -61,7 +86,11 @@ impl Client {
             .user_agent(concat!("stepcall/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client's fixed configuration is valid");
-        Client { http, base_url: base_url.trim_end_matches('/').to_string(), key }
+        Client {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            key,
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -77,29 +106,64 @@ impl Client {
 
     /// Asks the provider to place one call. Never retried here.
     pub async fn initiate(&self, request: &InitiateRequest, idempotency_key: &str) -> Dial {
-        let sent = self.post(wire::INITIATE_PATH).header(wire::IDEMPOTENCY_HEADER, idempotency_key).json(request).send().await;
+        let sent = self
+            .post(wire::INITIATE_PATH)
+            .header(wire::IDEMPOTENCY_HEADER, idempotency_key)
+            .json(request)
+            .send()
+            .await;
         let response = match sent {
             Ok(response) => response,
             Err(e) if e.is_connect() => {
-                return Dial::NotSent { reason: format!("could not connect: {}", cause(&e)), retry_after: None, answer: None };
+                return Dial::NotSent {
+                    reason: format!("could not connect: {}", cause(&e)),
+                    retry_after: None,
+                    answer: None,
+                };
             }
-            Err(e) => return Dial::Uncertain { reason: lost_reason(&e), answer: None },
+            Err(e) => {
+                return Dial::Uncertain {
+                    reason: lost_reason(&e),
+                    answer: None,
+                };
+            }
         };
         let status = response.status();
         let retry_after = retry_after(&response);
         let body = read_capped(response).await;
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT {
-            let answer = body.ok().map(|body| Answer { http_status: Some(status.as_u16()), body });
-            let reason = format!("the provider refused the request for now (HTTP {})", status.as_u16());
-            return Dial::NotSent { reason, retry_after, answer };
+            let answer = body.ok().map(|body| Answer {
+                http_status: Some(status.as_u16()),
+                body,
+            });
+            let reason = format!(
+                "the provider refused the request for now (HTTP {})",
+                status.as_u16()
+            );
+            return Dial::NotSent {
+                reason,
+                retry_after,
+                answer,
+            };
         }
         let body = match body {
             Ok(body) => body,
-            Err(reason) => return Dial::Uncertain { reason: format!("HTTP {}, {reason}", status.as_u16()), answer: None },
+            Err(reason) => {
+                return Dial::Uncertain {
+                    reason: format!("HTTP {}, {reason}", status.as_u16()),
+                    answer: None,
+                };
+            }
         };
-        let answer = Answer { http_status: Some(status.as_u16()), body };
+        let answer = Answer {
+            http_status: Some(status.as_u16()),
+            body,
+        };
         let json: Option<Value> = serde_json::from_str(&answer.body).ok();
-        let message = json.as_ref().and_then(wire::error_message).unwrap_or_default();
+        let message = json
+            .as_ref()
+            .and_then(wire::error_message)
+            .unwrap_or_default();
         if let Some(error) = fatal(status, &message) {
             return Dial::Fatal { error, answer };
         }
@@ -108,46 +172,89 @@ impl Client {
             return Dial::Rejected { reason, answer };
         }
         if !status.is_success() {
-            let reason = format!("HTTP {} (the call may have been placed): {}", status.as_u16(), or_no_message(&message));
-            return Dial::Uncertain { reason, answer: Some(answer) };
+            let reason = format!(
+                "HTTP {} (the call may have been placed): {}",
+                status.as_u16(),
+                or_no_message(&message)
+            );
+            return Dial::Uncertain {
+                reason,
+                answer: Some(answer),
+            };
         }
         let Some(json) = json else {
-            return Dial::Uncertain { reason: "the answer is not JSON (the call may have been placed)".into(), answer: Some(answer) };
+            return Dial::Uncertain {
+                reason: "the answer is not JSON (the call may have been placed)".into(),
+                answer: Some(answer),
+            };
         };
         if let Some(call_id) = wire::call_id(&json) {
             return Dial::Accepted { call_id, answer };
         }
         if wire::is_success(&json) {
-            return Dial::Uncertain { reason: "the provider accepted the call but gave no call id".into(), answer: Some(answer) };
+            return Dial::Uncertain {
+                reason: "the provider accepted the call but gave no call id".into(),
+                answer: Some(answer),
+            };
         }
-        Dial::Rejected { reason: or_no_message(&message).to_string(), answer }
+        Dial::Rejected {
+            reason: or_no_message(&message).to_string(),
+            answer,
+        }
     }
 
     /// Asks for a call's record. A failure here never loses the call: the caller asks again.
     pub async fn search(&self, call_id: &str) -> Poll {
-        let request = SearchRequest { call_id: call_id.to_string() };
+        let request = SearchRequest {
+            call_id: call_id.to_string(),
+        };
         let response = match self.post(wire::SEARCH_PATH).json(&request).send().await {
             Ok(response) => response,
-            Err(e) => return Poll::Failed { reason: lost_reason(&e), answer: None },
+            Err(e) => {
+                return Poll::Failed {
+                    reason: lost_reason(&e),
+                    answer: None,
+                };
+            }
         };
         let status = response.status();
         let body = match read_capped(response).await {
             Ok(body) => body,
-            Err(reason) => return Poll::Failed { reason, answer: None },
+            Err(reason) => {
+                return Poll::Failed {
+                    reason,
+                    answer: None,
+                };
+            }
         };
-        let answer = Answer { http_status: Some(status.as_u16()), body };
+        let answer = Answer {
+            http_status: Some(status.as_u16()),
+            body,
+        };
         let json: Option<Value> = serde_json::from_str(&answer.body).ok();
-        let message = json.as_ref().and_then(wire::error_message).unwrap_or_default();
+        let message = json
+            .as_ref()
+            .and_then(wire::error_message)
+            .unwrap_or_default();
         if matches!(status.as_u16(), 401 | 403 | 426) {
             let error = fatal(status, &message).expect("401, 403 and 426 are fatal");
             return Poll::Fatal { error, answer };
         }
         if !status.is_success() {
-            return Poll::Failed { reason: format!("HTTP {}: {}", status.as_u16(), or_no_message(&message)), answer: Some(answer) };
+            return Poll::Failed {
+                reason: format!("HTTP {}: {}", status.as_u16(), or_no_message(&message)),
+                answer: Some(answer),
+            };
         }
         match json {
-            Some(json) => Poll::Record { record: wire::record(&json), answer },
-            None => Poll::Failed { reason: "the answer is not JSON".into(), answer: Some(answer) },
+            Some(json) => Poll::Record {
+                record: wire::record(&json),
+                answer,
+            },
+            None => Poll::Failed {
+                reason: "the answer is not JSON".into(),
+                answer: Some(answer),
+            },
         }
     }
 }
@@ -156,7 +263,10 @@ impl Client {
 fn fatal(status: StatusCode, message: &str) -> Option<Error> {
     let message = or_no_message(message).to_string();
     match status.as_u16() {
-        401 | 403 => Some(Error::AuthRejected { status: status.as_u16(), message }),
+        401 | 403 => Some(Error::AuthRejected {
+            status: status.as_u16(),
+            message,
+        }),
         426 => Some(Error::VersionRejected { message }),
         402 => Some(Error::NoBalance { message }),
         _ if mentions_balance(&message) => Some(Error::NoBalance { message }),
@@ -166,16 +276,30 @@ fn fatal(status: StatusCode, message: &str) -> Option<Error> {
 
 fn mentions_balance(message: &str) -> bool {
     let m = message.to_lowercase();
-    ["balance", "insufficient", "credit", "余额", "欠费"].iter().any(|w| m.contains(w))
+    ["balance", "insufficient", "credit", "余额", "欠费"]
+        .iter()
+        .any(|w| m.contains(w))
 }
 
 fn or_no_message(message: &str) -> &str {
-    if message.is_empty() { "(no message)" } else { message }
+    if message.is_empty() {
+        "(no message)"
+    } else {
+        message
+    }
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let text = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    text.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(|s| Duration::from_secs_f64(s.min(3600.0)))
+    let text = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
 }
 
 async fn read_capped(mut response: reqwest::Response) -> Result<String, String> {
@@ -184,7 +308,10 @@ async fn read_capped(mut response: reqwest::Response) -> Result<String, String> 
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                    return Err(format!("the answer is larger than {} KiB", MAX_ANSWER_BYTES / 1024));
+                    return Err(format!(
+                        "the answer is larger than {} KiB",
+                        MAX_ANSWER_BYTES / 1024
+                    ));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -198,7 +325,10 @@ fn lost_reason(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "no answer before the timeout (the call may have been placed)".to_string()
     } else {
-        format!("the connection failed after the request was sent (the call may have been placed): {}", cause(e))
+        format!(
+            "the connection failed after the request was sent (the call may have been placed): {}",
+            cause(e)
+        )
     }
 }
 

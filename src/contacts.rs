@@ -27,17 +27,27 @@ pub struct ContactReader {
 
 impl ContactReader {
     pub fn open(path: &Path) -> Result<ContactReader> {
-        let file = File::open(path).map_err(|source| Error::ReadFile { path: path.to_path_buf(), source })?;
+        let file = File::open(path).map_err(|source| Error::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
             .from_reader(BufReader::new(file));
-        let raw = reader.headers().map_err(|e| format_error(path, &e))?.clone();
+        let raw = reader
+            .headers()
+            .map_err(|e| format_error(path, &e))?
+            .clone();
         let headers: Vec<String> = raw
             .iter()
             .enumerate()
             .map(|(i, h)| {
-                let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { h };
+                let h = if i == 0 {
+                    h.trim_start_matches('\u{feff}')
+                } else {
+                    h
+                };
                 h.trim().to_string()
             })
             .collect();
@@ -59,7 +69,12 @@ impl ContactReader {
                 });
             }
         }
-        Ok(ContactReader { path: path.to_path_buf(), headers, reader, record: csv::StringRecord::new() })
+        Ok(ContactReader {
+            path: path.to_path_buf(),
+            headers,
+            reader,
+            record: csv::StringRecord::new(),
+        })
     }
 
     pub fn headers(&self) -> &[String] {
@@ -73,7 +88,10 @@ impl ContactReader {
     /// The next non-blank row, or `None` at the end of the file.
     pub fn next_row(&mut self) -> Result<Option<Row>> {
         loop {
-            let more = self.reader.read_record(&mut self.record).map_err(|e| format_error(&self.path, &e))?;
+            let more = self
+                .reader
+                .read_record(&mut self.record)
+                .map_err(|e| format_error(&self.path, &e))?;
             if !more {
                 return Ok(None);
             }
@@ -101,5 +119,10 @@ fn format_error(path: &Path, err: &csv::Error) -> Error {
         csv::ErrorKind::Io(e) => (format!("reading failed: {e}"), "check the file is readable".to_string()),
         _ => (err.to_string(), "check the CSV syntax at that line".to_string()),
     };
-    Error::ContactsFormat { path: path.to_path_buf(), line, message, help }
+    Error::ContactsFormat {
+        path: path.to_path_buf(),
+        line,
+        message,
+        help,
+    }
 }

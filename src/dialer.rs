@@ -86,7 +86,11 @@ impl Dialer {
         let mut tasks = JoinSet::new();
         let mut after = 0;
         'list: loop {
-            let batch = match self.writer.with(move |s| s.pending_after(after, BATCH)).await {
+            let batch = match self
+                .writer
+                .with(move |s| s.pending_after(after, BATCH))
+                .await
+            {
                 Ok(batch) => batch,
                 Err(e) => {
                     self.stop.raise(e);
@@ -114,7 +118,9 @@ impl Dialer {
         let drain = async { while tasks.join_next().await.is_some() {} };
         if self.stop.is_raised() {
             if tokio::time::timeout(GRACE, drain).await.is_err() {
-                tracing::warn!("some requests were still on the wire after {GRACE:?}; those contacts will be `uncertain`");
+                tracing::warn!(
+                    "some requests were still on the wire after {GRACE:?}; those contacts will be `uncertain`"
+                );
             }
         } else {
             drain.await;
@@ -160,34 +166,65 @@ impl Dialer {
                 return;
             }
             let (campaign, body, id) = (self.campaign.clone(), body.clone(), contact.contact_id);
-            let intent = match self.writer.with(move |s| s.begin_attempt(id, &campaign, &body)).await {
+            let intent = match self
+                .writer
+                .with(move |s| s.begin_attempt(id, &campaign, &body))
+                .await
+            {
                 Ok(Some(intent)) => intent,
                 Ok(None) => return,
                 Err(e) => return self.stop.raise(e),
             };
             tracing::debug!("dialling {who} (attempt {})", intent.number);
-            let (record, next) = match self.client.initiate(&request, &intent.idempotency_key).await {
+            let (record, next) = match self
+                .client
+                .initiate(&request, &intent.idempotency_key)
+                .await
+            {
                 Dial::Accepted { call_id, answer } => {
-                    let awaiting = Awaiting { attempt_id: intent.attempt_id, call_id: call_id.clone() };
-                    (DialRecord::Accepted { call_id, answer }, Next::Poll(awaiting))
+                    let awaiting = Awaiting {
+                        attempt_id: intent.attempt_id,
+                        call_id: call_id.clone(),
+                    };
+                    (
+                        DialRecord::Accepted { call_id, answer },
+                        Next::Poll(awaiting),
+                    )
                 }
-                Dial::NotSent { reason, retry_after, answer } => {
+                Dial::NotSent {
+                    reason,
+                    retry_after,
+                    answer,
+                } => {
                     tracing::info!("{who}: {reason}; will try again");
-                    (DialRecord::NotSent { reason, answer }, Next::Retry(retry_after))
+                    (
+                        DialRecord::NotSent { reason, answer },
+                        Next::Retry(retry_after),
+                    )
                 }
                 Dial::Uncertain { reason, answer } => {
-                    tracing::warn!("{who} is uncertain: {reason}; it will not be dialled again automatically");
+                    tracing::warn!(
+                        "{who} is uncertain: {reason}; it will not be dialled again automatically"
+                    );
                     (DialRecord::Uncertain { reason, answer }, Next::Done)
                 }
                 Dial::Rejected { reason, answer } => {
                     tracing::warn!("{who} was rejected by the provider: {reason}");
                     (DialRecord::Rejected { reason, answer }, Next::Done)
                 }
-                Dial::Fatal { error, answer } => {
-                    (DialRecord::NotSent { reason: error.to_string(), answer: Some(answer) }, Next::Fatal(error))
-                }
+                Dial::Fatal { error, answer } => (
+                    DialRecord::NotSent {
+                        reason: error.to_string(),
+                        answer: Some(answer),
+                    },
+                    Next::Fatal(error),
+                ),
             };
-            if let Err(e) = self.writer.with(move |s| s.record_dial(intent.attempt_id, &record)).await {
+            if let Err(e) = self
+                .writer
+                .with(move |s| s.record_dial(intent.attempt_id, &record))
+                .await
+            {
                 return self.stop.raise(e);
             }
             match next {
@@ -199,12 +236,15 @@ impl Dialer {
                 Next::Done => return self.progress.dialed(),
                 Next::Fatal(error) => return self.stop.raise(error),
                 Next::Retry(retry_after) => {
-                    let backoff = Duration::from_secs(1 << (try_number - 1).min(6)).min(Duration::from_secs(60));
+                    let backoff = Duration::from_secs(1 << (try_number - 1).min(6))
+                        .min(Duration::from_secs(60));
                     self.pause_for(retry_after.unwrap_or(backoff));
                 }
             }
         }
-        tracing::warn!("{who}: the provider kept refusing for now; the contact stays pending for the next run");
+        tracing::warn!(
+            "{who}: the provider kept refusing for now; the contact stays pending for the next run"
+        );
     }
 }
 
@@ -214,5 +254,9 @@ pub fn mask(phone: &str) -> String {
     if n <= 7 {
         return "*".repeat(n);
     }
-    phone.chars().enumerate().map(|(i, c)| if i < 3 || i >= n - 4 { c } else { '*' }).collect()
+    phone
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i < 3 || i >= n - 4 { c } else { '*' })
+        .collect()
 }

@@ -9,10 +9,11 @@ use std::time::Duration;
 /// Parses a non-negative duration such as `30s`, `250ms`, `5m` or `1h 30m`.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
-    let signed: jiff::SignedDuration = trimmed
-        .parse()
-        .map_err(|_| format!("`{trimmed}` is not a duration: write it like 30s, 500ms, 5m or 2h"))?;
-    Duration::try_from(signed).map_err(|_| format!("`{trimmed}` is negative: a duration must be zero or more"))
+    let signed: jiff::SignedDuration = trimmed.parse().map_err(|_| {
+        format!("`{trimmed}` is not a duration: write it like 30s, 500ms, 5m or 2h")
+    })?;
+    Duration::try_from(signed)
+        .map_err(|_| format!("`{trimmed}` is negative: a duration must be zero or more"))
 }
 
 /// A duration field in a serde-deserialised file, so the YAML error carries line and column.
@@ -22,7 +23,8 @@ where
 {
     use serde::Deserialize;
     let text = Option::<String>::deserialize(deserializer)?;
-    text.map(|t| parse(&t).map_err(serde::de::Error::custom)).transpose()
+    text.map(|t| parse(&t).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 #[cfg(test)]

@@ -18,7 +18,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error("cannot read {}: {source}", path.display())]
     #[diagnostic(help("check the path; paths inside a campaign file are relative to that file"))]
-    ReadFile { path: PathBuf, source: std::io::Error },
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("{}:{line}:{column}: {message}", path.display())]
     #[diagnostic(help("{help}"))]
@@ -36,22 +39,37 @@ pub enum Error {
 
     #[error("{}: {message}", path.display())]
     #[diagnostic(help("{help}"))]
-    CampaignInvalid { path: PathBuf, message: String, help: String },
+    CampaignInvalid {
+        path: PathBuf,
+        message: String,
+        help: String,
+    },
 
     #[error("{}, line {line}: {message}", path.display())]
     #[diagnostic(help("{help}"))]
-    ContactsFormat { path: PathBuf, line: u64, message: String, help: String },
+    ContactsFormat {
+        path: PathBuf,
+        line: u64,
+        message: String,
+        help: String,
+    },
 
     #[error("{}: the phone column `{column}` is not in the header (columns: {available})", path.display())]
     #[diagnostic(help("set `phone_column:` in the campaign file to one of the columns above"))]
-    MissingPhoneColumn { path: PathBuf, column: String, available: String },
+    MissingPhoneColumn {
+        path: PathBuf,
+        column: String,
+        available: String,
+    },
 
     #[error("{}: the user_requirement template does not parse: {message}", path.display())]
     #[diagnostic(help("fix the template; variables are written {{{{ column_name }}}}"))]
     TemplateSyntax { path: PathBuf, message: String },
 
     #[error("{}: the user_requirement template uses {variables}, which {verb} not a column of {}", path.display(), contacts.display())]
-    #[diagnostic(help("add the column to the contact list or fix the spelling; the columns are: {available}"))]
+    #[diagnostic(help(
+        "add the column to the contact list or fix the spelling; the columns are: {available}"
+    ))]
     TemplateUnknownVariables {
         path: PathBuf,
         contacts: PathBuf,
@@ -61,22 +79,36 @@ pub enum Error {
     },
 
     #[error("{}: the column `{column}` has the name of an export column and would be overwritten", contacts.display())]
-    #[diagnostic(help("rename that column in the contact list; names starting with call_ are reserved for results"))]
+    #[diagnostic(help(
+        "rename that column in the contact list; names starting with call_ are reserved for results"
+    ))]
     ColumnClash { contacts: PathBuf, column: String },
 
     #[error("the state database {} belongs to campaign `{found}`, not `{expected}`", path.display())]
     #[diagnostic(help("give this campaign its own database with `state:` in the campaign file"))]
-    StateOfOtherCampaign { path: PathBuf, expected: String, found: String },
+    StateOfOtherCampaign {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
 
     #[error("the state database {} holds a {found} run, and this is a {wanted} run", path.display())]
     #[diagnostic(help(
         "simulated and real calls never share a database: set a different `state:` for one of them, or delete the simulated database"
     ))]
-    StateModeMismatch { path: PathBuf, found: &'static str, wanted: &'static str },
+    StateModeMismatch {
+        path: PathBuf,
+        found: &'static str,
+        wanted: &'static str,
+    },
 
     #[error("the state database {} was written by a newer stepcall (schema {found}, this one knows {known})", path.display())]
     #[diagnostic(help("upgrade stepcall before running this campaign"))]
-    StateTooNew { path: PathBuf, found: i64, known: i64 },
+    StateTooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
 
     #[error("there is no state database at {} yet", path.display())]
     #[diagnostic(help("run the campaign first: stepcall run <campaign>"))]
@@ -86,7 +118,10 @@ pub enum Error {
     #[diagnostic(help(
         "check that the disk has space and the file is writable; no further call is started until it is"
     ))]
-    State { path: PathBuf, source: rusqlite::Error },
+    State {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
 
     #[error("another stepcall run of this campaign is in progress ({holder})")]
     #[diagnostic(help("wait for it to finish, or stop it; its lock is {}", lock.display()))]
@@ -99,7 +134,9 @@ pub enum Error {
     NoApiKey,
 
     #[error("cannot read the secrets file {}: {message}", path.display())]
-    #[diagnostic(help("it must be JSON like {{\"steponeai_api_key\": \"...\"}}, or set STEPONEAI_API_KEY instead"))]
+    #[diagnostic(help(
+        "it must be JSON like {{\"steponeai_api_key\": \"...\"}}, or set STEPONEAI_API_KEY instead"
+    ))]
     SecretsFile { path: PathBuf, message: String },
 
     #[error("the provider rejected the API key (HTTP {status}): {message}")]
@@ -113,11 +150,15 @@ pub enum Error {
     VersionRejected { message: String },
 
     #[error("the provider says the account has no credit left: {message}")]
-    #[diagnostic(help("top up the account at https://open-skill.steponeai.com; then run the same command again to resume"))]
+    #[diagnostic(help(
+        "top up the account at https://open-skill.steponeai.com; then run the same command again to resume"
+    ))]
     NoBalance { message: String },
 
     #[error("the provider did not give a result for call {call_id} after {tries} tries")]
-    #[diagnostic(help("records can take minutes to appear: try again later with `stepcall callinfo {call_id}`"))]
+    #[diagnostic(help(
+        "records can take minutes to appear: try again later with `stepcall callinfo {call_id}`"
+    ))]
     ResultPending { call_id: String, tries: u32 },
 
     #[error("the provider did not accept the call: {message}")]
@@ -130,11 +171,17 @@ pub enum Error {
 
     #[error("cannot write {}: {source}", path.display())]
     #[diagnostic(help("check that the folder exists and is writable"))]
-    WriteFile { path: PathBuf, source: std::io::Error },
+    WriteFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("the simulator could not start on {addr}: {source}")]
     #[diagnostic(help("choose another address with --addr, e.g. 127.0.0.1:0 for any free port"))]
-    SimulatorBind { addr: String, source: std::io::Error },
+    SimulatorBind {
+        addr: String,
+        source: std::io::Error,
+    },
 
     #[error("stopped by {signal}")]
     #[diagnostic(help("everything committed is safe; run the same command again to resume"))]
@@ -172,6 +219,9 @@ impl Error {
     }
 
     pub fn state(path: &std::path::Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        move |source| Error::State { path: path.to_path_buf(), source }
+        move |source| Error::State {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

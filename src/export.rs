@@ -31,7 +31,11 @@ pub fn write_csv(store: &Store, out: impl Write) -> Result<u64> {
         path: "export".into(),
         source: std::io::Error::other(e.to_string()),
     };
-    let header: Vec<&str> = columns.iter().map(String::as_str).chain(EXPORT_COLUMNS.iter().copied()).collect();
+    let header: Vec<&str> = columns
+        .iter()
+        .map(String::as_str)
+        .chain(EXPORT_COLUMNS.iter().copied())
+        .collect();
     csv.write_record(&header).map_err(io)?;
     let mut written = 0;
     store.for_each_export_row(|row| {
@@ -39,20 +43,33 @@ pub fn write_csv(store: &Store, out: impl Write) -> Result<u64> {
         written += 1;
         Ok(())
     })?;
-    csv.flush().map_err(|source| Error::WriteFile { path: "export".into(), source })?;
+    csv.flush().map_err(|source| Error::WriteFile {
+        path: "export".into(),
+        source,
+    })?;
     Ok(written)
 }
 
 fn record(columns: &[String], row: &ExportRow) -> Vec<String> {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let mut out: Vec<String> =
-        columns.iter().map(|c| row.cells.get(c).and_then(|v| v.as_str()).unwrap_or("").to_string()).collect();
+    let mut out: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            row.cells
+                .get(c)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
     out.extend([
         row.state.clone(),
         text(&row.call_id),
         row.attempts.to_string(),
         text(&row.status_raw),
-        row.duration_seconds.map(|d| d.to_string()).unwrap_or_default(),
+        row.duration_seconds
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
         row.cost.map(|c| c.to_string()).unwrap_or_default(),
         text(&row.transcript),
         text(&row.error),

@@ -18,7 +18,9 @@ pub fn init(verbosity: i8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,h2=warn,rustls=warn,axum=warn,tower=warn"))
+        EnvFilter::new(format!(
+            "{default},hyper=warn,reqwest=warn,h2=warn,rustls=warn,axum=warn,tower=warn"
+        ))
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -25,17 +25,33 @@ pub async fn call(client: &Client, raw_phone: &str, requirement: &str) -> Result
     if requirement.trim().is_empty() {
         return Err(Error::Usage {
             message: "the requirement is empty".into(),
-            help: "say what the AI caller should do, e.g. \"Remind about tomorrow's 9 AM meeting\"".into(),
+            help: "say what the AI caller should do, e.g. \"Remind about tomorrow's 9 AM meeting\""
+                .into(),
         });
     }
-    let request = InitiateRequest { phones, user_requirement: Some(requirement.trim().to_string()), options: Default::default() };
-    let key = format!("stepcall-call-{}-{}", request.phones, jiff::Timestamp::now().as_millisecond());
+    let request = InitiateRequest {
+        phones,
+        user_requirement: Some(requirement.trim().to_string()),
+        options: Default::default(),
+    };
+    let key = format!(
+        "stepcall-call-{}-{}",
+        request.phones,
+        jiff::Timestamp::now().as_millisecond()
+    );
     for try_number in 1..=NOT_SENT_TRIES {
         match client.initiate(&request, &key).await {
             Dial::Accepted { call_id, .. } => return Ok(call_id),
-            Dial::NotSent { reason, retry_after, .. } => {
+            Dial::NotSent {
+                reason,
+                retry_after,
+                ..
+            } => {
                 if try_number == NOT_SENT_TRIES {
-                    return Err(Error::CallNotPlaced { message: reason, help: "try again in a minute".into() });
+                    return Err(Error::CallNotPlaced {
+                        message: reason,
+                        help: "try again in a minute".into(),
+                    });
                 }
                 let wait = retry_after.unwrap_or(Duration::from_secs(1 << try_number));
                 tracing::info!("{reason}; trying again in {wait:?}");
@@ -48,7 +64,10 @@ pub async fn call(client: &Client, raw_phone: &str, requirement: &str) -> Result
                 });
             }
             Dial::Rejected { reason, .. } => {
-                return Err(Error::CallNotPlaced { message: reason, help: "check the number and the requirement".into() });
+                return Err(Error::CallNotPlaced {
+                    message: reason,
+                    help: "check the number and the requirement".into(),
+                });
             }
             Dial::Fatal { error, .. } => return Err(error),
         }
@@ -64,19 +83,36 @@ pub struct Finished {
 
 /// Asks for `call_id`'s record up to `tries` times, `interval` apart (or doubling from it up to
 /// a minute when `doubling`).
-pub async fn wait_for_record(client: &Client, call_id: &str, tries: u32, interval: Duration, doubling: bool) -> Result<Finished> {
+pub async fn wait_for_record(
+    client: &Client,
+    call_id: &str,
+    tries: u32,
+    interval: Duration,
+    doubling: bool,
+) -> Result<Finished> {
     let mut wait = interval;
     for try_number in 1..=tries.max(1) {
         match client.search(call_id).await {
-            Poll::Record { record: Record::Final(result), answer } => {
+            Poll::Record {
+                record: Record::Final(result),
+                answer,
+            } => {
                 let mut raw: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
                 wire::strip_internal(&mut raw);
                 return Ok(Finished { result, raw });
             }
-            Poll::Record { record: Record::InProgress { status_raw }, .. } => {
-                tracing::info!("try {try_number}/{tries}: the call is still going on ({status_raw})");
+            Poll::Record {
+                record: Record::InProgress { status_raw },
+                ..
+            } => {
+                tracing::info!(
+                    "try {try_number}/{tries}: the call is still going on ({status_raw})"
+                );
             }
-            Poll::Record { record: Record::NotReady, .. } => tracing::info!("try {try_number}/{tries}: no record yet"),
+            Poll::Record {
+                record: Record::NotReady,
+                ..
+            } => tracing::info!("try {try_number}/{tries}: no record yet"),
             Poll::Failed { reason, .. } => tracing::info!("try {try_number}/{tries}: {reason}"),
             Poll::Fatal { error, .. } => return Err(error),
         }
@@ -87,7 +123,10 @@ pub async fn wait_for_record(client: &Client, call_id: &str, tries: u32, interva
             }
         }
     }
-    Err(Error::ResultPending { call_id: call_id.to_string(), tries })
+    Err(Error::ResultPending {
+        call_id: call_id.to_string(),
+        tries,
+    })
 }
 
 /// The record as a person reads it.

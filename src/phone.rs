@@ -56,7 +56,13 @@ mod tests {
 
     #[test]
     fn spellings_of_one_mobile_agree() {
-        for raw in ["13800138000", "+86 138-0013-8000", "0086 13800138000", "138 0013 8000", " +8613800138000 "] {
+        for raw in [
+            "13800138000",
+            "+86 138-0013-8000",
+            "0086 13800138000",
+            "138 0013 8000",
+            " +8613800138000 ",
+        ] {
             assert_eq!(normalize(raw).as_deref(), Ok("13800138000"), "{raw}");
         }
     }
@@ -70,9 +76,18 @@ mod tests {
     #[test]
     fn guesses_are_refused() {
         assert!(normalize("").is_err());
-        assert!(normalize("1380013800").is_err(), "10 digits is not a mobile");
-        assert!(normalize("138001380001").is_err(), "12 digits is not a mobile");
-        assert!(normalize("1-800-FLOWERS").is_err(), "letters are never keypad digits");
+        assert!(
+            normalize("1380013800").is_err(),
+            "10 digits is not a mobile"
+        );
+        assert!(
+            normalize("138001380001").is_err(),
+            "12 digits is not a mobile"
+        );
+        assert!(
+            normalize("1-800-FLOWERS").is_err(),
+            "letters are never keypad digits"
+        );
         assert!(normalize("+1 650 253 0000").unwrap_err().contains("+1"));
         assert!(normalize("12345").is_err());
     }

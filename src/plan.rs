@@ -45,30 +45,55 @@ impl Plan {
         let reader = ContactReader::open(&campaign.contacts)?;
         let headers = reader.headers();
         let available = headers.join(", ");
-        let phone_index = headers.iter().position(|h| *h == campaign.phone_column).ok_or_else(|| {
-            Error::MissingPhoneColumn {
+        let phone_index = headers
+            .iter()
+            .position(|h| *h == campaign.phone_column)
+            .ok_or_else(|| Error::MissingPhoneColumn {
                 path: campaign.contacts.clone(),
                 column: campaign.phone_column.clone(),
                 available: available.clone(),
+            })?;
+        if let Some(clash) = headers
+            .iter()
+            .find(|h| EXPORT_COLUMNS.contains(&h.as_str()))
+        {
+            return Err(Error::ColumnClash {
+                contacts: campaign.contacts.clone(),
+                column: clash.clone(),
+            });
+        }
+        let template = Template::compile(&campaign.user_requirement).map_err(|message| {
+            Error::TemplateSyntax {
+                path: campaign.path.clone(),
+                message,
             }
         })?;
-        if let Some(clash) = headers.iter().find(|h| EXPORT_COLUMNS.contains(&h.as_str())) {
-            return Err(Error::ColumnClash { contacts: campaign.contacts.clone(), column: clash.clone() });
-        }
-        let template = Template::compile(&campaign.user_requirement)
-            .map_err(|message| Error::TemplateSyntax { path: campaign.path.clone(), message })?;
-        let unknown: Vec<String> = template.variables().into_iter().filter(|v| !headers.contains(v)).collect();
+        let unknown: Vec<String> = template
+            .variables()
+            .into_iter()
+            .filter(|v| !headers.contains(v))
+            .collect();
         if !unknown.is_empty() {
             let verb = if unknown.len() == 1 { "is" } else { "are" };
             return Err(Error::TemplateUnknownVariables {
                 path: campaign.path.clone(),
                 contacts: campaign.contacts.clone(),
-                variables: unknown.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
+                variables: unknown
+                    .iter()
+                    .map(|v| format!("`{v}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 verb,
                 available,
             });
         }
-        Ok(Plan { reader, template, phone_index, first_line_of: HashMap::new(), occurrences: HashMap::new() })
+        Ok(Plan {
+            reader,
+            template,
+            phone_index,
+            first_line_of: HashMap::new(),
+            occurrences: HashMap::new(),
+        })
     }
 
     pub fn headers(&self) -> &[String] {
@@ -77,31 +102,48 @@ impl Plan {
 
     /// Judges the next row; `None` at the end of the list.
     pub fn next_row(&mut self) -> Result<Option<PlannedRow>> {
-        let Some(row) = self.reader.next_row()? else { return Ok(None) };
-        let content = fnv1a(row.cells.iter().flat_map(|c| c.as_bytes().iter().copied().chain([0x1f])));
+        let Some(row) = self.reader.next_row()? else {
+            return Ok(None);
+        };
+        let content = fnv1a(
+            row.cells
+                .iter()
+                .flat_map(|c| c.as_bytes().iter().copied().chain([0x1f])),
+        );
         let seen = self.occurrences.entry(content).or_insert(0);
         *seen += 1;
         let fingerprint = fnv1a(content.to_le_bytes().into_iter().chain(seen.to_le_bytes())) as i64;
         let verdict = match phone::normalize(&row.cells[self.phone_index]) {
             Err(reason) => Verdict::Invalid { reason },
             Ok(number) => match self.first_line_of.get(&number) {
-                Some(&first_line) => Verdict::Duplicate { phone: number, first_line },
+                Some(&first_line) => Verdict::Duplicate {
+                    phone: number,
+                    first_line,
+                },
                 None => match self.template.render(self.reader.headers(), &row.cells) {
                     Ok(requirement) => {
                         self.first_line_of.insert(number.clone(), row.line);
-                        Verdict::Valid { phone: number, requirement }
+                        Verdict::Valid {
+                            phone: number,
+                            requirement,
+                        }
                     }
                     Err(reason) => Verdict::Invalid { reason },
                 },
             },
         };
-        Ok(Some(PlannedRow { line: row.line, cells: row.cells, fingerprint, verdict }))
+        Ok(Some(PlannedRow {
+            line: row.line,
+            cells: row.cells,
+            fingerprint,
+            verdict,
+        }))
     }
 }
 
 /// FNV-1a, 64 bits: a hash that is stable across Rust versions, for values stored on disk.
 pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes
-        .into_iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

@@ -41,7 +41,11 @@ struct Tracked {
 impl Poller {
     /// Polls `known` calls at once and every call that arrives on `calls`, until all have a
     /// result (or reached the horizon) and `calls` is closed. Returns how many were given up.
-    pub async fn poll_all(self, known: Vec<Awaiting>, mut calls: mpsc::UnboundedReceiver<Awaiting>) -> u64 {
+    pub async fn poll_all(
+        self,
+        known: Vec<Awaiting>,
+        mut calls: mpsc::UnboundedReceiver<Awaiting>,
+    ) -> u64 {
         let mut due: BinaryHeap<Reverse<(Instant, i64)>> = BinaryHeap::new();
         let mut tracked: HashMap<i64, Tracked> = HashMap::new();
         let mut in_flight: JoinSet<(i64, Poll)> = JoinSet::new();
@@ -50,7 +54,14 @@ impl Poller {
         let now = Instant::now();
         for call in known {
             due.push(Reverse((now, call.attempt_id)));
-            tracked.insert(call.attempt_id, Tracked { call_id: call.call_id, since: now, delay: self.policy.interval });
+            tracked.insert(
+                call.attempt_id,
+                Tracked {
+                    call_id: call.call_id,
+                    since: now,
+                    delay: self.policy.interval,
+                },
+            );
         }
         loop {
             if self.stop.is_raised() || (!open && due.is_empty() && in_flight.is_empty()) {
@@ -103,7 +114,10 @@ impl Poller {
     /// Stores one poll's answer; true when the call has its result (or the run must stop).
     async fn settle(&self, attempt_id: i64, poll: Poll) -> bool {
         let (answer, result, fatal) = match poll {
-            Poll::Record { record: Record::Final(result), answer } => (Some(answer), Some(result), None),
+            Poll::Record {
+                record: Record::Final(result),
+                answer,
+            } => (Some(answer), Some(result), None),
             Poll::Record { answer, .. } => (Some(answer), None, None),
             Poll::Failed { reason, answer } => {
                 tracing::debug!("poll failed, will ask again: {reason}");
@@ -112,7 +126,10 @@ impl Poller {
             Poll::Fatal { error, answer } => (Some(answer), None, Some(error)),
         };
         let done = result.is_some();
-        let written = self.writer.with(move |s| s.record_poll(attempt_id, answer.as_ref(), result.as_ref())).await;
+        let written = self
+            .writer
+            .with(move |s| s.record_poll(attempt_id, answer.as_ref(), result.as_ref()))
+            .await;
         if let Err(e) = written {
             self.stop.raise(e);
             return true;

@@ -31,8 +31,10 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(Some(to_dial), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {pos}/{len} dialled · {msg} · {per_sec} · ETA {eta}")
-                    .expect("a valid template"),
+                ProgressStyle::with_template(
+                    "{spinner} {pos}/{len} dialled · {msg} · {per_sec} · ETA {eta}",
+                )
+                .expect("a valid template"),
             );
             *ACTIVE_BAR.lock().expect("progress bar slot") = Some(bar.clone());
             bar
@@ -69,8 +71,15 @@ impl Progress {
                 if last.elapsed() >= LOG_EVERY {
                     *last = Instant::now();
                     let minutes = self.started.elapsed().as_secs_f64() / 60.0;
-                    let rate = if minutes > 0.0 { dialed as f64 / minutes } else { 0.0 };
-                    tracing::info!("progress: {dialed}/{} dialled, {results} results in, {rate:.1} calls/min", self.to_dial);
+                    let rate = if minutes > 0.0 {
+                        dialed as f64 / minutes
+                    } else {
+                        0.0
+                    };
+                    tracing::info!(
+                        "progress: {dialed}/{} dialled, {results} results in, {rate:.1} calls/min",
+                        self.to_dial
+                    );
                 }
             }
         }

@@ -33,7 +33,10 @@ use crate::writer::Writer;
 pub enum Target {
     /// The built-in simulator, started in-process with fast timings.
     Simulated,
-    Live { base_url: String, key: ApiKey },
+    Live {
+        base_url: String,
+        key: ApiKey,
+    },
 }
 
 pub struct RunSettings {
@@ -54,12 +57,20 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn count(&self, state: CallState) -> u64 {
-        self.counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
+        self.counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
     }
 }
 
 pub fn run(settings: RunSettings) -> Result<RunReport> {
-    let RunSettings { campaign, target, redial_uncertain, no_wait } = settings;
+    let RunSettings {
+        campaign,
+        target,
+        redial_uncertain,
+        no_wait,
+    } = settings;
     let mode = match target {
         Target::Simulated => Mode::Simulated,
         Target::Live { .. } => Mode::Live,
@@ -85,17 +96,30 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     if redial_uncertain {
         let n = store.requeue_uncertain()?;
         if n > 0 {
-            tracing::warn!("--redial-uncertain: {n} uncertain contacts will be dialled again; some of them may have been rung already");
+            tracing::warn!(
+                "--redial-uncertain: {n} uncertain contacts will be dialled again; some of them may have been rung already"
+            );
         }
     }
-    let to_dial = store.counts()?.iter().find(|(s, _)| *s == CallState::Pending).map_or(0, |(_, n)| *n);
-    let known = if no_wait { Vec::new() } else { store.awaiting()? };
+    let to_dial = store
+        .counts()?
+        .iter()
+        .find(|(s, _)| *s == CallState::Pending)
+        .map_or(0, |(_, n)| *n);
+    let known = if no_wait {
+        Vec::new()
+    } else {
+        store.awaiting()?
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|source| Error::WriteFile { path: "tokio runtime".into(), source })?;
+        .map_err(|source| Error::WriteFile {
+            path: "tokio runtime".into(),
+            source,
+        })?;
     let (writer, db_thread) = Writer::spawn(store);
     let stop = Stop::default();
     let outcome = runtime.block_on(async {
@@ -166,7 +190,9 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     drop(writer);
-    let store = db_thread.join().expect("the database thread does not panic");
+    let store = db_thread
+        .join()
+        .expect("the database thread does not panic");
     outcome?;
     if let Some(reason) = stop.take_reason() {
         return Err(reason);
@@ -186,7 +212,10 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
 fn watch_signals(stop: Stop) {
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         let (name, code) = tokio::select! {

@@ -23,21 +23,44 @@ impl RunLock {
         let mut name = database.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
-        let write_err = |source| Error::WriteFile { path: path.clone(), source };
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(&path).map_err(write_err)?;
+        let write_err = |source| Error::WriteFile {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(write_err)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let holder = if holder.is_empty() { "a process that just started".to_string() } else { holder.to_string() };
+                let holder = if holder.is_empty() {
+                    "a process that just started".to_string()
+                } else {
+                    holder.to_string()
+                };
                 return Err(Error::Locked { lock: path, holder });
             }
-            Err(std::fs::TryLockError::Error(source)) => return Err(Error::WriteFile { path, source }),
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(Error::WriteFile { path, source });
+            }
         }
-        let holder = format!("pid {}, started {}", std::process::id(), jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M:%S UTC"));
-        file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(holder.as_bytes())).map_err(write_err)?;
+        let holder = format!(
+            "pid {}, started {}",
+            std::process::id(),
+            jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M:%S UTC")
+        );
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(holder.as_bytes()))
+            .map_err(write_err)?;
         Ok(RunLock { _file: file, path })
     }
 

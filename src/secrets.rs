@@ -39,7 +39,9 @@ pub fn load() -> Result<ApiKey> {
     {
         return Ok(ApiKey(key.trim().to_string()));
     }
-    let Some(path) = secrets_path() else { return Err(Error::NoApiKey) };
+    let Some(path) = secrets_path() else {
+        return Err(Error::NoApiKey);
+    };
     if !path.exists() {
         return Err(Error::NoApiKey);
     }
@@ -51,11 +53,19 @@ fn secrets_path() -> Option<PathBuf> {
 }
 
 fn from_file(path: &Path) -> Result<ApiKey> {
-    let bad = |message: String| Error::SecretsFile { path: path.to_path_buf(), message };
+    let bad = |message: String| Error::SecretsFile {
+        path: path.to_path_buf(),
+        message,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     warn_if_readable_by_others(path);
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad("it is not valid JSON".into()))?;
-    match value.get(SECRETS_FIELD).and_then(|v| v.as_str()).map(str::trim) {
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|_| bad("it is not valid JSON".into()))?;
+    match value
+        .get(SECRETS_FIELD)
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+    {
         Some(key) if !key.is_empty() => Ok(ApiKey(key.to_string())),
         _ => Err(bad(format!("it has no `{SECRETS_FIELD}` string"))),
     }

@@ -118,29 +118,45 @@ struct SimCall {
 
 /// Starts the simulator on `addr` (port 0 picks a free one) in the current tokio runtime.
 pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
-    let bind_err = |source| Error::SimulatorBind { addr: addr.to_string(), source };
+    let bind_err = |source| Error::SimulatorBind {
+        addr: addr.to_string(),
+        source,
+    };
     let journal = match &config.journal {
         Some(path) => Some(
             OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|source| Error::WriteFile { path: path.clone(), source })?,
+                .map_err(|source| Error::WriteFile {
+                    path: path.clone(),
+                    source,
+                })?,
         ),
         None => None,
     };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_err)?;
     let local = listener.local_addr().map_err(bind_err)?;
     let sim = Arc::new(Sim {
         config,
         started: Instant::now(),
-        state: Mutex::new(SimState { draws: 0, accepted: 0, calls: HashMap::new(), journal }),
+        state: Mutex::new(SimState {
+            draws: 0,
+            accepted: 0,
+            calls: HashMap::new(),
+            journal,
+        }),
     });
     let app = Router::new()
         .route(wire::INITIATE_PATH, post(initiate))
         .route(wire::SEARCH_PATH, post(search))
         .route(wire::BALANCE_PATH, get(balance))
-        .route(wire::SKILL_VERSION_PATH, get(|| async { axum::Json(json!({"skill_version": wire::SKILL_VERSION})) }))
+        .route(
+            wire::SKILL_VERSION_PATH,
+            get(|| async { axum::Json(json!({"skill_version": wire::SKILL_VERSION})) }),
+        )
         .with_state(sim);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -150,7 +166,11 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
             })
             .await;
     });
-    Ok(Simulator { addr: local, shutdown: Some(shutdown), task: Some(task) })
+    Ok(Simulator {
+        addr: local,
+        shutdown: Some(shutdown),
+        task: Some(task),
+    })
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {
@@ -173,14 +193,25 @@ fn unit(seed: u64, n: u64) -> f64 {
 impl Sim {
     /// The key and protocol checks every endpoint makes.
     fn check(&self, headers: &HeaderMap) -> std::result::Result<(), Response> {
-        let key = headers.get(wire::API_KEY_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let key = headers
+            .get(wire::API_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if key != self.config.key {
-            return Err(refuse(StatusCode::UNAUTHORIZED, "invalid or missing API key"));
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "invalid or missing API key",
+            ));
         }
-        if let Some(version) = headers.get(wire::SKILL_VERSION_HEADER).and_then(|v| v.to_str().ok())
+        if let Some(version) = headers
+            .get(wire::SKILL_VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
             && !version.starts_with("1.")
         {
-            return Err(refuse(StatusCode::UPGRADE_REQUIRED, "unsupported skill version"));
+            return Err(refuse(
+                StatusCode::UPGRADE_REQUIRED,
+                "unsupported skill version",
+            ));
         }
         Ok(())
     }
@@ -190,22 +221,37 @@ impl Sim {
         let (a, b) = {
             let mut st = self.state.lock().expect("simulator state");
             st.draws += 2;
-            (unit(self.config.seed, st.draws - 1), unit(self.config.seed, st.draws))
+            (
+                unit(self.config.seed, st.draws - 1),
+                unit(self.config.seed, st.draws),
+            )
         };
         if a < self.config.rate_429 {
-            let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, "too many requests, slow down");
+            let mut response = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests, slow down",
+            );
             let secs = self.config.retry_after.as_secs_f64();
-            let value = if secs.fract() == 0.0 { format!("{secs:.0}") } else { format!("{secs:.3}") };
-            response.headers_mut().insert(header::RETRY_AFTER, value.parse().expect("a number is a header value"));
+            let value = if secs.fract() == 0.0 {
+                format!("{secs:.0}")
+            } else {
+                format!("{secs:.3}")
+            };
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                value.parse().expect("a number is a header value"),
+            );
             return Some(response);
         }
-        (b < self.config.rate_500).then(|| refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))
+        (b < self.config.rate_500)
+            .then(|| refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))
     }
 }
 
 fn valid_number(phone: &str) -> bool {
     let digits = phone.bytes().all(|b| b.is_ascii_digit());
-    let mobile = phone.len() == 11 && phone.starts_with('1') && matches!(phone.as_bytes()[1], b'3'..=b'9');
+    let mobile =
+        phone.len() == 11 && phone.starts_with('1') && matches!(phone.as_bytes()[1], b'3'..=b'9');
     let landline = phone.starts_with('0') && (10..=12).contains(&phone.len());
     digits && (mobile || landline)
 }
@@ -220,24 +266,45 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
     }
     let request: InitiateRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &format!("invalid request body: {e}")),
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid request body: {e}"),
+            );
+        }
     };
-    let phones: Vec<String> = request.phones.split(',').map(|p| p.trim().to_string()).collect();
+    let phones: Vec<String> = request
+        .phones
+        .split(',')
+        .map(|p| p.trim().to_string())
+        .collect();
     if let Some(bad) = phones.iter().find(|p| !valid_number(p)) {
-        return refuse(StatusCode::BAD_REQUEST, &format!("invalid phone number: {bad}"));
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid phone number: {bad}"),
+        );
     }
     let requirement = request.user_requirement.clone().unwrap_or_default();
     if requirement.trim().is_empty() && request.options.agent_id.is_none() {
         return refuse(StatusCode::BAD_REQUEST, "user_requirement is required");
     }
-    let idempotency_key = headers.get(wire::IDEMPOTENCY_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let idempotency_key = headers
+        .get(wire::IDEMPOTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let (call_ids, drop_answer) = {
         let mut st = sim.state.lock().expect("simulator state");
         let mut ids = Vec::new();
         for phone in &phones {
             st.accepted += 1;
             let n = st.accepted;
-            let h = fnv1a(sim.config.seed.to_le_bytes().into_iter().chain(n.to_le_bytes()));
+            let h = fnv1a(
+                sim.config
+                    .seed
+                    .to_le_bytes()
+                    .into_iter()
+                    .chain(n.to_le_bytes()),
+            );
             let call_id = format!(
                 "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
                 h >> 32,
@@ -259,8 +326,15 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
                 // Written and flushed before the answer: a call the client may learn of is
                 // always in the journal.
                 let line = format!("{entry}\n");
-                if journal.write_all(line.as_bytes()).and_then(|()| journal.flush()).is_err() {
-                    return refuse(StatusCode::INTERNAL_SERVER_ERROR, "simulator journal write failed");
+                if journal
+                    .write_all(line.as_bytes())
+                    .and_then(|()| journal.flush())
+                    .is_err()
+                {
+                    return refuse(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "simulator journal write failed",
+                    );
                 }
             }
             let jitter = 0.5 + unit(sim.config.seed ^ 0x5eed, n);
@@ -280,10 +354,18 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
     };
     if drop_answer {
         // The call is placed, but the connection breaks before the answer is complete.
-        let broken = futures_util::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("dropped")) });
-        return Response::builder().status(StatusCode::OK).body(Body::from_stream(broken)).expect("a valid response");
+        let broken = futures_util::stream::once(async {
+            Err::<Bytes, std::io::Error>(std::io::Error::other("dropped"))
+        });
+        return Response::builder()
+            .status(StatusCode::OK)
+            .body(Body::from_stream(broken))
+            .expect("a valid response");
     }
-    answer(StatusCode::OK, json!({"success": true, "message": "ok", "call_ids": call_ids}))
+    answer(
+        StatusCode::OK,
+        json!({"success": true, "message": "ok", "call_ids": call_ids}),
+    )
 }
 
 async fn search(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -296,20 +378,34 @@ async fn search(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
     }
     let request: SearchRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &format!("invalid request body: {e}")),
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid request body: {e}"),
+            );
+        }
     };
     let st = sim.state.lock().expect("simulator state");
     let Some(call) = st.calls.get(&request.call_id) else {
         return refuse(StatusCode::NOT_FOUND, "call not found");
     };
     if Instant::now() < call.ready_at {
-        return answer(StatusCode::OK, json!({"success": true, "message": "call record not ready yet", "call_id": request.call_id}));
+        return answer(
+            StatusCode::OK,
+            json!({"success": true, "message": "call record not ready yet", "call_id": request.call_id}),
+        );
     }
     answer(StatusCode::OK, record(&sim, &request.call_id, call))
 }
 
 fn record(sim: &Sim, call_id: &str, call: &SimCall) -> Value {
-    let roll = fnv1a(sim.config.seed.to_le_bytes().into_iter().chain(call.phone.bytes())) % 100;
+    let roll = fnv1a(
+        sim.config
+            .seed
+            .to_le_bytes()
+            .into_iter()
+            .chain(call.phone.bytes()),
+    ) % 100;
     let (status, duration) = match roll {
         0..60 => ("completed", 20 + (roll as i64 * 7) % 90),
         60..80 => ("no_answer", 0),
@@ -347,7 +443,10 @@ async fn balance(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
     if let Err(refused) = sim.check(&headers) {
         return refused;
     }
-    answer(StatusCode::OK, json!({"success": true, "balance": 88.0, "currency": "CNY"}))
+    answer(
+        StatusCode::OK,
+        json!({"success": true, "balance": 88.0, "currency": "CNY"}),
+    )
 }
 
 #[cfg(test)]

@@ -46,7 +46,10 @@ impl Status {
     }
 
     pub fn count(&self, state: CallState) -> u64 {
-        self.counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
+        self.counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
     }
 
     pub fn total(&self) -> u64 {
@@ -54,8 +57,14 @@ impl Status {
     }
 
     pub fn to_json(&self) -> Value {
-        let states: Map<String, Value> = self.counts.iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect();
-        let unfinished = self.count(CallState::Pending) + self.count(CallState::Dialing) + self.count(CallState::Dialed);
+        let states: Map<String, Value> = self
+            .counts
+            .iter()
+            .map(|(s, n)| (s.as_str().to_string(), json!(n)))
+            .collect();
+        let unfinished = self.count(CallState::Pending)
+            + self.count(CallState::Dialing)
+            + self.count(CallState::Dialed);
         json!({
             "campaign": self.campaign,
             "database": self.database.display().to_string(),
@@ -70,7 +79,15 @@ impl Status {
 
     /// `answered 11 · no_answer 3 · ...`, states with zero left out.
     pub fn line(counts: &[(CallState, u64)]) -> String {
-        let parts: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{s} {n}")).collect();
-        if parts.is_empty() { "no contacts".to_string() } else { parts.join(" · ") }
+        let parts: Vec<String> = counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        if parts.is_empty() {
+            "no contacts".to_string()
+        } else {
+            parts.join(" · ")
+        }
     }
 }

@@ -18,7 +18,10 @@ pub struct Stop {
 
 impl Default for Stop {
     fn default() -> Stop {
-        Stop { raised: Arc::new(watch::channel(false).0), reason: Arc::new(Mutex::new(None)) }
+        Stop {
+            raised: Arc::new(watch::channel(false).0),
+            reason: Arc::new(Mutex::new(None)),
+        }
     }
 }
 

@@ -128,11 +128,23 @@ pub struct Awaiting {
 /// How a dial attempt ended, as the database records it.
 #[derive(Debug)]
 pub enum DialRecord {
-    Accepted { call_id: String, answer: Answer },
+    Accepted {
+        call_id: String,
+        answer: Answer,
+    },
     /// Provably never reached the provider: the contact is pending again.
-    NotSent { reason: String, answer: Option<Answer> },
-    Uncertain { reason: String, answer: Option<Answer> },
-    Rejected { reason: String, answer: Answer },
+    NotSent {
+        reason: String,
+        answer: Option<Answer>,
+    },
+    Uncertain {
+        reason: String,
+        answer: Option<Answer>,
+    },
+    Rejected {
+        reason: String,
+        answer: Answer,
+    },
 }
 
 /// One line of the export.
@@ -160,17 +172,25 @@ impl Store {
     pub fn open(path: &Path, create: bool) -> Result<Store> {
         if !path.exists() {
             if !create {
-                return Err(Error::NoState { path: path.to_path_buf() });
+                return Err(Error::NoState {
+                    path: path.to_path_buf(),
+                });
             }
             OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(path)
-                .map_err(|source| Error::WriteFile { path: path.to_path_buf(), source })?;
+                .map_err(|source| Error::WriteFile {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
         }
         let conn = Connection::open(path).map_err(Error::state(path))?;
-        let mut store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
         store.configure().map_err(Error::state(path))?;
         store.migrate()?;
         Ok(store)
@@ -182,22 +202,33 @@ impl Store {
 
     fn configure(&self) -> rusqlite::Result<()> {
         self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let _: String = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        let _: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         // FULL: every commit is on disk before it returns, so an intent to dial survives a
         // power cut, not only a crash of this process.
-        self.conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        self.conn
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: i64 =
-            self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(Error::state(&self.path))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(Error::state(&self.path))?;
         if version > SCHEMA_VERSION {
-            return Err(Error::StateTooNew { path: self.path.clone(), found: version, known: SCHEMA_VERSION });
+            return Err(Error::StateTooNew {
+                path: self.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
         }
         if version < 1 {
             let tx = self.conn.transaction().map_err(Error::state(&self.path))?;
-            tx.execute_batch(SCHEMA_V1).map_err(Error::state(&self.path))?;
-            tx.pragma_update(None, "user_version", 1).map_err(Error::state(&self.path))?;
+            tx.execute_batch(SCHEMA_V1)
+                .map_err(Error::state(&self.path))?;
+            tx.pragma_update(None, "user_version", 1)
+                .map_err(Error::state(&self.path))?;
             tx.commit().map_err(Error::state(&self.path))?;
         }
         Ok(())
@@ -226,15 +257,27 @@ impl Store {
     pub fn claim(&self, campaign: &str, mode: Mode) -> Result<()> {
         match self.meta("campaign")? {
             Some(found) if found != campaign => {
-                return Err(Error::StateOfOtherCampaign { path: self.path.clone(), expected: campaign.into(), found });
+                return Err(Error::StateOfOtherCampaign {
+                    path: self.path.clone(),
+                    expected: campaign.into(),
+                    found,
+                });
             }
             Some(_) => {}
             None => self.set_meta("campaign", campaign)?,
         }
         match self.meta("mode")?.as_deref() {
             Some(found) if found != mode.as_str() => {
-                let found = if found == Mode::Simulated.as_str() { Mode::Simulated } else { Mode::Live };
-                Err(Error::StateModeMismatch { path: self.path.clone(), found: found.as_str(), wanted: mode.as_str() })
+                let found = if found == Mode::Simulated.as_str() {
+                    Mode::Simulated
+                } else {
+                    Mode::Live
+                };
+                Err(Error::StateModeMismatch {
+                    path: self.path.clone(),
+                    found: found.as_str(),
+                    wanted: mode.as_str(),
+                })
             }
             Some(_) => Ok(()),
             None => self.set_meta("mode", mode.as_str()),
@@ -242,12 +285,21 @@ impl Store {
     }
 
     pub fn mode(&self) -> Result<Option<Mode>> {
-        Ok(self.meta("mode")?.map(|m| if m == Mode::Simulated.as_str() { Mode::Simulated } else { Mode::Live }))
+        Ok(self.meta("mode")?.map(|m| {
+            if m == Mode::Simulated.as_str() {
+                Mode::Simulated
+            } else {
+                Mode::Live
+            }
+        }))
     }
 
     /// The column names of every import so far, in first-seen order.
     pub fn columns(&self) -> Result<Vec<String>> {
-        Ok(self.meta("columns")?.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or_default())
+        Ok(self
+            .meta("columns")?
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_default())
     }
 
     /// Imports the rows `plan` judges, in one transaction: rows already imported (same content)
@@ -266,7 +318,9 @@ impl Store {
         let mut summary = ImportSummary::default();
         let tx = self.conn.transaction().map_err(Error::state(&path))?;
         {
-            let mut known = tx.prepare("SELECT 1 FROM contacts WHERE fingerprint = ?1").map_err(Error::state(&path))?;
+            let mut known = tx
+                .prepare("SELECT 1 FROM contacts WHERE fingerprint = ?1")
+                .map_err(Error::state(&path))?;
             let mut same_phone = tx
                 .prepare("SELECT line FROM contacts WHERE phone = ?1 AND state NOT IN ('invalid', 'duplicate')")
                 .map_err(Error::state(&path))?;
@@ -278,27 +332,40 @@ impl Store {
                 .map_err(Error::state(&path))?;
             let stamp = now();
             while let Some(row) = plan.next_row()? {
-                if known.exists([row.fingerprint]).map_err(Error::state(&path))? {
+                if known
+                    .exists([row.fingerprint])
+                    .map_err(Error::state(&path))?
+                {
                     summary.known_rows += 1;
                     continue;
                 }
-                let cells: Map<String, Value> =
-                    headers.iter().cloned().zip(row.cells.iter().map(|c| Value::String(c.clone()))).collect();
+                let cells: Map<String, Value> = headers
+                    .iter()
+                    .cloned()
+                    .zip(row.cells.iter().map(|c| Value::String(c.clone())))
+                    .collect();
                 let cells = Value::Object(cells).to_string();
                 let (phone, requirement, state, reason) = match row.verdict {
                     Verdict::Invalid { reason } => (None, None, CallState::Invalid, Some(reason)),
-                    Verdict::Duplicate { phone, first_line } => {
-                        (Some(phone), None, CallState::Duplicate, Some(format!("same number as line {first_line}")))
-                    }
+                    Verdict::Duplicate { phone, first_line } => (
+                        Some(phone),
+                        None,
+                        CallState::Duplicate,
+                        Some(format!("same number as line {first_line}")),
+                    ),
                     Verdict::Valid { phone, requirement } => {
-                        let earlier: Option<i64> =
-                            same_phone.query_row([&phone], |r| r.get(0)).optional().map_err(Error::state(&path))?;
+                        let earlier: Option<i64> = same_phone
+                            .query_row([&phone], |r| r.get(0))
+                            .optional()
+                            .map_err(Error::state(&path))?;
                         match earlier {
                             Some(line) => (
                                 Some(phone),
                                 None,
                                 CallState::Duplicate,
-                                Some(format!("same number as an already imported contact (line {line})")),
+                                Some(format!(
+                                    "same number as an already imported contact (line {line})"
+                                )),
                             ),
                             None => (Some(phone), Some(requirement), CallState::Pending, None),
                         }
@@ -309,7 +376,16 @@ impl Store {
                 }
                 summary.new_rows += 1;
                 insert
-                    .execute(params![row.fingerprint, row.line as i64, cells, phone, requirement, state.as_str(), reason, stamp])
+                    .execute(params![
+                        row.fingerprint,
+                        row.line as i64,
+                        cells,
+                        phone,
+                        requirement,
+                        state.as_str(),
+                        reason,
+                        stamp
+                    ])
                     .map_err(Error::state(&path))?;
             }
         }
@@ -356,20 +432,34 @@ impl Store {
             .map_err(self.err())?;
         let rows = stmt
             .query_map(params![after, limit as i64], |r| {
-                Ok(Dialable { contact_id: r.get(0)?, phone: r.get(1)?, requirement: r.get(2)? })
+                Ok(Dialable {
+                    contact_id: r.get(0)?,
+                    phone: r.get(1)?,
+                    requirement: r.get(2)?,
+                })
             })
             .map_err(Error::state(&self.path))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Error::state(&self.path))
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::state(&self.path))
     }
 
     /// Commits the intent to dial `contact_id`, durably, if it is still pending. `None` means
     /// the contact is no longer pending and must not be dialled.
-    pub fn begin_attempt(&mut self, contact_id: i64, campaign: &str, request: &str) -> Result<Option<Intent>> {
+    pub fn begin_attempt(
+        &mut self,
+        contact_id: i64,
+        campaign: &str,
+        request: &str,
+    ) -> Result<Option<Intent>> {
         let stamp = now();
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(Error::state(&path))?;
         let phone: Option<String> = tx
-            .query_row("SELECT phone FROM contacts WHERE id = ?1 AND state = 'pending'", [contact_id], |r| r.get(0))
+            .query_row(
+                "SELECT phone FROM contacts WHERE id = ?1 AND state = 'pending'",
+                [contact_id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(Error::state(&path))?;
         let Some(phone) = phone else { return Ok(None) };
@@ -388,25 +478,57 @@ impl Store {
         )
         .map_err(Error::state(&path))?;
         let attempt_id = tx.last_insert_rowid();
-        tx.execute("UPDATE contacts SET state = 'dialing', updated_at = ?2 WHERE id = ?1", params![contact_id, stamp])
-            .map_err(Error::state(&path))?;
+        tx.execute(
+            "UPDATE contacts SET state = 'dialing', updated_at = ?2 WHERE id = ?1",
+            params![contact_id, stamp],
+        )
+        .map_err(Error::state(&path))?;
         tx.commit().map_err(Error::state(&path))?;
-        Ok(Some(Intent { attempt_id, number, idempotency_key }))
+        Ok(Some(Intent {
+            attempt_id,
+            number,
+            idempotency_key,
+        }))
     }
 
     /// Records how a dial attempt ended, with the raw answer, in one transaction.
     pub fn record_dial(&mut self, attempt_id: i64, record: &DialRecord) -> Result<()> {
         let stamp = now();
         let (outcome, contact_state, call_id, reason, answer) = match record {
-            DialRecord::Accepted { call_id, answer } => ("dialed", "dialed", Some(call_id.as_str()), None, Some(answer)),
-            DialRecord::NotSent { reason, answer } => (NOT_SENT, "pending", None, Some(reason.as_str()), answer.as_ref()),
-            DialRecord::Uncertain { reason, answer } => ("uncertain", "uncertain", None, Some(reason.as_str()), answer.as_ref()),
-            DialRecord::Rejected { reason, answer } => ("rejected", "rejected", None, Some(reason.as_str()), Some(answer)),
+            DialRecord::Accepted { call_id, answer } => (
+                "dialed",
+                "dialed",
+                Some(call_id.as_str()),
+                None,
+                Some(answer),
+            ),
+            DialRecord::NotSent { reason, answer } => (
+                NOT_SENT,
+                "pending",
+                None,
+                Some(reason.as_str()),
+                answer.as_ref(),
+            ),
+            DialRecord::Uncertain { reason, answer } => (
+                "uncertain",
+                "uncertain",
+                None,
+                Some(reason.as_str()),
+                answer.as_ref(),
+            ),
+            DialRecord::Rejected { reason, answer } => (
+                "rejected",
+                "rejected",
+                None,
+                Some(reason.as_str()),
+                Some(answer),
+            ),
         };
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(Error::state(&path))?;
         if let Some(answer) = answer {
-            insert_answer(&tx, attempt_id, "initiate", answer, &stamp).map_err(Error::state(&path))?;
+            insert_answer(&tx, attempt_id, "initiate", answer, &stamp)
+                .map_err(Error::state(&path))?;
         }
         tx.execute(
             "UPDATE attempts SET outcome = ?2, call_id = ?3, error = ?4, updated_at = ?5 WHERE id = ?1",
@@ -429,21 +551,36 @@ impl Store {
             .prepare("SELECT id, call_id FROM attempts WHERE outcome = 'dialed' ORDER BY id")
             .map_err(self.err())?;
         let rows = stmt
-            .query_map([], |r| Ok(Awaiting { attempt_id: r.get(0)?, call_id: r.get(1)? }))
+            .query_map([], |r| {
+                Ok(Awaiting {
+                    attempt_id: r.get(0)?,
+                    call_id: r.get(1)?,
+                })
+            })
             .map_err(Error::state(&self.path))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Error::state(&self.path))
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::state(&self.path))
     }
 
     /// Records one poll: its raw answer, and the result when there is one.
-    pub fn record_poll(&mut self, attempt_id: i64, answer: Option<&Answer>, result: Option<&CallResult>) -> Result<()> {
+    pub fn record_poll(
+        &mut self,
+        attempt_id: i64,
+        answer: Option<&Answer>,
+        result: Option<&CallResult>,
+    ) -> Result<()> {
         let stamp = now();
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(Error::state(&path))?;
         if let Some(answer) = answer {
-            insert_answer(&tx, attempt_id, "search", answer, &stamp).map_err(Error::state(&path))?;
+            insert_answer(&tx, attempt_id, "search", answer, &stamp)
+                .map_err(Error::state(&path))?;
         }
-        tx.execute("UPDATE attempts SET polls = polls + 1, updated_at = ?2 WHERE id = ?1", params![attempt_id, stamp])
-            .map_err(Error::state(&path))?;
+        tx.execute(
+            "UPDATE attempts SET polls = polls + 1, updated_at = ?2 WHERE id = ?1",
+            params![attempt_id, stamp],
+        )
+        .map_err(Error::state(&path))?;
         if let Some(r) = result {
             tx.execute(
                 "UPDATE attempts SET outcome = ?2, status_raw = ?3, duration_seconds = ?4, cost = ?5, transcript = ?6
@@ -463,14 +600,20 @@ impl Store {
 
     /// How many contacts are in each state (states with none are left out).
     pub fn counts(&self) -> Result<Vec<(CallState, u64)>> {
-        let mut stmt = self.conn.prepare("SELECT state, count(*) FROM contacts GROUP BY state").map_err(self.err())?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, count(*) FROM contacts GROUP BY state")
+            .map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
             .map_err(Error::state(&self.path))?;
         let mut counts: Vec<(CallState, u64)> = Vec::new();
         for row in rows {
             let (state, n) = row.map_err(Error::state(&self.path))?;
-            counts.push((CallState::parse(&state).unwrap_or(CallState::Unknown), n as u64));
+            counts.push((
+                CallState::parse(&state).unwrap_or(CallState::Unknown),
+                n as u64,
+            ));
         }
         counts.sort();
         Ok(counts)
@@ -493,7 +636,10 @@ impl Store {
             .map_err(self.err())?;
         let mut rows = stmt.query([]).map_err(Error::state(&self.path))?;
         while let Some(r) = rows.next().map_err(Error::state(&self.path))? {
-            let get = |e| Error::State { path: self.path.clone(), source: e };
+            let get = |e| Error::State {
+                path: self.path.clone(),
+                source: e,
+            };
             let cells: String = r.get(0).map_err(get)?;
             let reason: Option<String> = r.get(2).map_err(get)?;
             let attempt_error: Option<String> = r.get(11).map_err(get)?;
@@ -518,7 +664,13 @@ impl Store {
     }
 }
 
-fn insert_answer(tx: &rusqlite::Transaction<'_>, attempt_id: i64, kind: &str, answer: &Answer, stamp: &str) -> rusqlite::Result<()> {
+fn insert_answer(
+    tx: &rusqlite::Transaction<'_>,
+    attempt_id: i64,
+    kind: &str,
+    answer: &Answer,
+    stamp: &str,
+) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO answers (attempt_id, kind, received_at, http_status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![attempt_id, kind, stamp, answer.http_status, answer.body],

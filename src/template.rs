@@ -21,7 +21,8 @@ impl Template {
     pub fn compile(source: &str) -> Result<Template, String> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.add_template_owned(NAME, source.to_string()).map_err(|e| describe(&e))?;
+        env.add_template_owned(NAME, source.to_string())
+            .map_err(|e| describe(&e))?;
         Ok(Template { env })
     }
 
@@ -36,8 +37,11 @@ impl Template {
     /// Renders one contact: `columns` and `cells` are parallel. The result is trimmed; an empty
     /// result is an error, because an empty instruction would make the AI caller improvise.
     pub fn render(&self, columns: &[String], cells: &[String]) -> Result<String, String> {
-        let context: std::collections::BTreeMap<&str, &str> =
-            columns.iter().map(String::as_str).zip(cells.iter().map(String::as_str)).collect();
+        let context: std::collections::BTreeMap<&str, &str> = columns
+            .iter()
+            .map(String::as_str)
+            .zip(cells.iter().map(String::as_str))
+            .collect();
         let template = self.env.get_template(NAME).map_err(|e| describe(&e))?;
         let text = template.render(context).map_err(|e| describe(&e))?;
         let text = text.trim();
@@ -71,8 +75,13 @@ mod tests {
     #[test]
     fn variables_and_rendering() {
         let t = Template::compile("Call {{ name }} about {{ date }}.\n").unwrap();
-        assert_eq!(t.variables().into_iter().collect::<Vec<_>>(), ["date", "name"]);
-        let text = t.render(&cols(&["name", "date"]), &cols(&["王芳", "12月1日"])).unwrap();
+        assert_eq!(
+            t.variables().into_iter().collect::<Vec<_>>(),
+            ["date", "name"]
+        );
+        let text = t
+            .render(&cols(&["name", "date"]), &cols(&["王芳", "12月1日"]))
+            .unwrap();
         assert_eq!(text, "Call 王芳 about 12月1日.");
     }
 

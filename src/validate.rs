@@ -39,7 +39,11 @@ pub fn validate(campaign: &Campaign) -> Result<Validation> {
                 } else {
                     campaign.phone_column.clone()
                 };
-                v.problems.push(Problem { line: row.line, column, message: reason });
+                v.problems.push(Problem {
+                    line: row.line,
+                    column,
+                    message: reason,
+                });
             }
             Verdict::Duplicate { phone, first_line } => {
                 v.duplicates += 1;
@@ -69,7 +73,11 @@ pub fn preview(campaign: &Campaign, count: usize) -> Result<Vec<Preview>> {
     while out.len() < count {
         let Some(row) = plan.next_row()? else { break };
         if let Verdict::Valid { phone, requirement } = row.verdict {
-            out.push(Preview { line: row.line, phone, requirement });
+            out.push(Preview {
+                line: row.line,
+                phone,
+                requirement,
+            });
         }
     }
     Ok(out)

@@ -49,7 +49,10 @@ pub fn error_message(answer: &Value) -> Option<String> {
         Value::Object(o) => o.get("message").and_then(Value::as_str).map(str::to_string),
         _ => None,
     };
-    answer.get("message").and_then(text).or_else(|| answer.get("error").and_then(text))
+    answer
+        .get("message")
+        .and_then(text)
+        .or_else(|| answer.get("error").and_then(text))
 }
 
 /// The first call id in an `initiate_call` answer, wherever the provider put it.
@@ -57,7 +60,10 @@ pub fn call_id(answer: &Value) -> Option<String> {
     fn in_object(o: &Value) -> Option<String> {
         let first = match o.get("call_ids") {
             Some(Value::Array(ids)) => ids.first().and_then(id_text),
-            Some(Value::String(ids)) => ids.split(',').next().and_then(|s| id_text(&Value::String(s.to_string()))),
+            Some(Value::String(ids)) => ids
+                .split(',')
+                .next()
+                .and_then(|s| id_text(&Value::String(s.to_string()))),
             _ => None,
         };
         first
@@ -83,7 +89,9 @@ pub enum Record {
     /// No result fields yet.
     NotReady,
     /// The call is still going on (`status_raw` says so).
-    InProgress { status_raw: String },
+    InProgress {
+        status_raw: String,
+    },
     Final(CallResult),
 }
 
@@ -98,13 +106,23 @@ pub struct CallResult {
 }
 
 pub fn record(answer: &Value) -> Record {
-    let holder = [Some(answer), answer.get("data"), answer.get("data").and_then(|d| d.get(0))]
-        .into_iter()
-        .flatten()
-        .find(|o| has_result_fields(o));
-    let Some(o) = holder else { return Record::NotReady };
+    let holder = [
+        Some(answer),
+        answer.get("data"),
+        answer.get("data").and_then(|d| d.get(0)),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|o| has_result_fields(o));
+    let Some(o) = holder else {
+        return Record::NotReady;
+    };
     let status_raw = o.get("call_status").map(scalar_text).unwrap_or_default();
-    let duration_seconds = o.get("duration_seconds").or_else(|| o.get("duration")).and_then(number).map(|d| d.round() as i64);
+    let duration_seconds = o
+        .get("duration_seconds")
+        .or_else(|| o.get("duration"))
+        .and_then(number)
+        .map(|d| d.round() as i64);
     let state = match map_status(&status_raw) {
         Some(Mapped::Final(state)) => state,
         Some(Mapped::InProgress) => return Record::InProgress { status_raw },
@@ -123,8 +141,14 @@ pub fn record(answer: &Value) -> Record {
 }
 
 fn has_result_fields(o: &Value) -> bool {
-    let present = |k: &str| o.get(k).is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
-    present("call_status") || present("duration_seconds") || present("duration") || present("call_content")
+    let present = |k: &str| {
+        o.get(k)
+            .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
+    };
+    present("call_status")
+        || present("duration_seconds")
+        || present("duration")
+        || present("call_content")
 }
 
 enum Mapped {
@@ -135,15 +159,20 @@ enum Mapped {
 fn map_status(raw: &str) -> Option<Mapped> {
     let key = raw.trim().to_lowercase().replace([' ', '-'], "_");
     let state = match key.as_str() {
-        "completed" | "complete" | "answered" | "connected" | "success" | "succeeded" | "finished" | "ended"
-        | "已接通" | "接通" | "已完成" | "通话完成" | "已接听" => CallState::Answered,
-        "no_answer" | "noanswer" | "not_answered" | "unanswered" | "missed" | "timeout" | "未接听" | "无人接听"
-        | "未接通" | "无应答" => CallState::NoAnswer,
+        "completed" | "complete" | "answered" | "connected" | "success" | "succeeded"
+        | "finished" | "ended" | "已接通" | "接通" | "已完成" | "通话完成" | "已接听" => {
+            CallState::Answered
+        }
+        "no_answer" | "noanswer" | "not_answered" | "unanswered" | "missed" | "timeout"
+        | "未接听" | "无人接听" | "未接通" | "无应答" => CallState::NoAnswer,
         "busy" | "user_busy" | "占线" | "忙线" | "用户忙" => CallState::Busy,
-        "failed" | "failure" | "error" | "invalid_number" | "失败" | "呼叫失败" | "空号" | "停机" => CallState::Failed,
+        "failed" | "failure" | "error" | "invalid_number" | "失败" | "呼叫失败" | "空号"
+        | "停机" => CallState::Failed,
         "rejected" | "refused" | "declined" | "拒接" | "拒绝" | "被拒" => CallState::Rejected,
-        "calling" | "ringing" | "in_progress" | "inprogress" | "pending" | "queued" | "initiated" | "dialing"
-        | "呼叫中" | "通话中" | "振铃中" | "排队中" => return Some(Mapped::InProgress),
+        "calling" | "ringing" | "in_progress" | "inprogress" | "pending" | "queued"
+        | "initiated" | "dialing" | "呼叫中" | "通话中" | "振铃中" | "排队中" => {
+            return Some(Mapped::InProgress);
+        }
         _ => return None,
     };
     Some(Mapped::Final(state))
@@ -181,7 +210,10 @@ fn transcript(content: &Value) -> String {
     turns
         .iter()
         .filter_map(|turn| {
-            let role = turn.get("role").and_then(Value::as_str).unwrap_or("unknown");
+            let role = turn
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
             let text = turn.get("content").map(scalar_text).unwrap_or_default();
             (role != "system" && !text.is_empty()).then(|| format!("{role}: {text}"))
         })
@@ -216,24 +248,42 @@ mod tests {
             assert_eq!(call_id(&answer).as_deref(), Some("a1"), "{answer}");
         }
         assert_eq!(call_id(&json!({"success": true, "call_ids": []})), None);
-        assert_eq!(call_id(&json!({"success": true, "call_id": "x", "data": {"call_id": "y"}})).as_deref(), Some("x"));
+        assert_eq!(
+            call_id(&json!({"success": true, "call_id": "x", "data": {"call_id": "y"}})).as_deref(),
+            Some("x")
+        );
     }
 
     #[test]
     fn records_are_read_leniently() {
         assert_eq!(record(&json!({"success": true})), Record::NotReady);
-        assert_eq!(record(&json!({"success": true, "duration_seconds": null})), Record::NotReady);
-        assert!(matches!(record(&json!({"call_status": "ringing"})), Record::InProgress { .. }));
+        assert_eq!(
+            record(&json!({"success": true, "duration_seconds": null})),
+            Record::NotReady
+        );
+        assert!(matches!(
+            record(&json!({"call_status": "ringing"})),
+            Record::InProgress { .. }
+        ));
         let Record::Final(r) = record(&json!({"data": {
             "call_status": "未接听", "duration": "0", "cost": 0.1,
             "call_content": [{"role": "system", "content": "secret"}, {"role": "assistant", "content": "您好"}],
         }})) else {
             panic!()
         };
-        assert_eq!((r.state, r.duration_seconds, r.cost), (CallState::NoAnswer, Some(0), Some(0.1)));
+        assert_eq!(
+            (r.state, r.duration_seconds, r.cost),
+            (CallState::NoAnswer, Some(0), Some(0.1))
+        );
         assert_eq!(r.transcript, "assistant: 您好");
-        let Record::Final(r) = record(&json!({"call_status": "teleported", "duration_seconds": 3})) else { panic!() };
-        assert_eq!((r.state, r.status_raw.as_str()), (CallState::Unknown, "teleported"));
+        let Record::Final(r) = record(&json!({"call_status": "teleported", "duration_seconds": 3}))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (r.state, r.status_raw.as_str()),
+            (CallState::Unknown, "teleported")
+        );
     }
 
     #[test]

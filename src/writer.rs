@@ -37,7 +37,10 @@ impl Writer {
     }
 
     /// Runs `f` on the database thread and waits for its result.
-    pub async fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut Store) -> Result<R> + Send + 'static) -> Result<R> {
+    pub async fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |store| {
             let _ = reply.send(f(store));

@@ -1,0 +1,193 @@
+//! A small harness: a temp workspace with a campaign and a contact list, a simulator process
+//! with a journal, and helpers to run the binary and read what it left behind.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const KEY: &str = "aicall_test_key_0123456789";
+
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepcall"));
+    cmd.env_remove("STEPONEAI_BASE_URL")
+        .env_remove("STEPONEAI_API_KEY")
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// A simulator process on a free loopback port, killed when dropped.
+pub struct Sim {
+    child: Child,
+    pub url: String,
+    pub journal: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Sim {
+    pub fn start(extra: &[&str]) -> Sim {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("journal.jsonl");
+        let mut args = vec!["sim", "--addr", "127.0.0.1:0", "--key", KEY];
+        for (flag, value) in [("--latency", "1ms"), ("--record-delay", "100ms")] {
+            if !extra.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
+        let mut child = bin()
+            .args(args)
+            .arg("--journal")
+            .arg(&journal)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the simulator prints its address")
+                .unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.trim().to_string();
+            }
+        };
+        // Keep draining stdout, so the simulator never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Sim {
+            child,
+            url,
+            journal,
+            _dir: dir,
+        }
+    }
+
+    /// Every call the simulator accepted, in order.
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.journal).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// phone → how many times it was dialled.
+    pub fn dial_counts(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for entry in self.journal() {
+            *counts
+                .entry(entry["phone"].as_str().unwrap().to_string())
+                .or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A campaign in a temp folder.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+pub const TEMPLATE: &str = "Call {{ name }} to confirm the visit on {{ date }}.";
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A campaign named `name` over `contacts.csv`, fast timings, and `extra` YAML lines.
+    pub fn campaign(&self, extra: &str) -> PathBuf {
+        self.write(
+            "campaign.yaml",
+            &format!(
+                "name: test-campaign\ncontacts: contacts.csv\nuser_requirement: \"{TEMPLATE}\"\n\
+                 api: {{ timeout: 5s, poll_interval: 50ms }}\nlimits: {{ calls_per_second: 200, concurrency: 4 }}\n{extra}"
+            ),
+        )
+    }
+
+    /// `valid` distinct mobiles, then one invalid row and one duplicate of the first.
+    pub fn contacts(&self, valid: usize) -> Vec<String> {
+        let phones: Vec<String> = (0..valid).map(|i| format!("1380013{i:04}")).collect();
+        let mut csv = String::from("name,phone,date\n");
+        for (i, p) in phones.iter().enumerate() {
+            csv.push_str(&format!("客户{i},{p},12月{}日\n", i % 28 + 1));
+        }
+        csv.push_str("坏号码,12345,12月1日\n");
+        csv.push_str(&format!("重复,{},12月2日\n", phones[0]));
+        self.write("contacts.csv", &csv);
+        phones
+    }
+
+    /// Runs `stepcall args…` with the test key, against `sim`.
+    pub fn run(&self, sim: &Sim, args: &[&str]) -> Output {
+        bin()
+            .args(args)
+            .arg("--base-url")
+            .arg(&sim.url)
+            .env("STEPONEAI_API_KEY", KEY)
+            .env("HOME", self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    pub fn stepcall(&self, args: &[&str]) -> Output {
+        bin()
+            .args(args)
+            .env("HOME", self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// The export as one map per contact.
+    pub fn export(&self, campaign: &Path) -> Vec<HashMap<String, String>> {
+        let out = self.stepcall(&["export", campaign.to_str().unwrap()]);
+        assert!(out.status.success(), "export failed: {}", text(&out.stderr));
+        let mut reader = csv::Reader::from_reader(&out.stdout[..]);
+        let headers = reader.headers().unwrap().clone();
+        reader
+            .records()
+            .map(|r| {
+                headers
+                    .iter()
+                    .zip(r.unwrap().iter())
+                    .map(|(h, v)| (h.to_string(), v.to_string()))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit code\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,11 @@
+//! The one integration-test binary: every test drives the real `stepcall` executable against
+//! the simulator over HTTP on 127.0.0.1, the way a user or cron would.
+
+mod harness;
+
+mod cli;
+mod client;
+mod crash;
+mod end_to_end;
+mod faults;
+mod validate;
