@@ -26,8 +26,10 @@ use crate::store::{Awaiting, DialRecord, Dialable};
 use crate::wire::InitiateRequest;
 use crate::writer::Writer;
 
-/// Tries per contact and run when the provider keeps refusing for now.
-const MAX_NOT_SENT_TRIES: u32 = 8;
+/// Tries per contact and run when the provider keeps refusing for now: enough to ride out a
+/// storm of 429s (each try waits as long as the provider asks), bounded so a provider that
+/// never recovers ends the run; the contact then stays pending for the next one.
+const MAX_NOT_SENT_TRIES: u32 = 20;
 /// How long a stopped run waits for requests already on the wire.
 pub const GRACE: Duration = Duration::from_secs(10);
 const BATCH: usize = 256;
