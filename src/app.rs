@@ -224,7 +224,7 @@ fn cmd_export(campaign: &Campaign, output: Option<&Path>) -> Result<u8> {
             let partial = std::path::PathBuf::from(partial);
             let write_err = |source| Error::WriteFile {
                 path: path.to_path_buf(),
-                source,
+                cause: source,
             };
             let file = std::fs::File::create(&partial).map_err(write_err)?;
             let mut out = std::io::BufWriter::new(file);
@@ -245,7 +245,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()
         .map_err(|source| Error::WriteFile {
             path: "tokio runtime".into(),
-            source,
+            cause: source,
         })
 }
 

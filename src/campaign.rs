@@ -117,7 +117,7 @@ impl Campaign {
     pub fn load(path: &Path) -> Result<Campaign> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         Campaign::parse(path, &text)
     }

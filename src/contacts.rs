@@ -29,7 +29,7 @@ impl ContactReader {
     pub fn open(path: &Path) -> Result<ContactReader> {
         let file = File::open(path).map_err(|source| Error::ReadFile {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)

@@ -16,11 +16,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum Error {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {cause}", path.display())]
     #[diagnostic(help("check the path; paths inside a campaign file are relative to that file"))]
     ReadFile {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("{}:{line}:{column}: {message}", path.display())]
@@ -114,13 +114,13 @@ pub enum Error {
     #[diagnostic(help("run the campaign first: stepcall run <campaign>"))]
     NoState { path: PathBuf },
 
-    #[error("cannot use the state database {}: {source}", path.display())]
+    #[error("cannot use the state database {}: {cause}", path.display())]
     #[diagnostic(help(
         "check that the disk has space and the file is writable; no further call is started until it is"
     ))]
     State {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
 
     #[error("another stepcall run of this campaign is in progress ({holder})")]
@@ -169,19 +169,16 @@ pub enum Error {
     #[diagnostic(help("{help}"))]
     Usage { message: String, help: String },
 
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {cause}", path.display())]
     #[diagnostic(help("check that the folder exists and is writable"))]
     WriteFile {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
-    #[error("the simulator could not start on {addr}: {source}")]
+    #[error("the simulator could not start on {addr}: {cause}")]
     #[diagnostic(help("choose another address with --addr, e.g. 127.0.0.1:0 for any free port"))]
-    SimulatorBind {
-        addr: String,
-        source: std::io::Error,
-    },
+    SimulatorBind { addr: String, cause: std::io::Error },
 
     #[error("stopped by {signal}")]
     #[diagnostic(help("everything committed is safe; run the same command again to resume"))]
@@ -219,9 +216,9 @@ impl Error {
     }
 
     pub fn state(path: &std::path::Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        move |source| Error::State {
+        move |cause| Error::State {
             path: path.to_path_buf(),
-            source,
+            cause,
         }
     }
 }

@@ -29,7 +29,7 @@ pub fn write_csv(store: &Store, out: impl Write) -> Result<u64> {
     let mut csv = csv::Writer::from_writer(out);
     let io = |e: csv::Error| Error::WriteFile {
         path: "export".into(),
-        source: std::io::Error::other(e.to_string()),
+        cause: std::io::Error::other(e.to_string()),
     };
     let header: Vec<&str> = columns
         .iter()
@@ -45,7 +45,7 @@ pub fn write_csv(store: &Store, out: impl Write) -> Result<u64> {
     })?;
     csv.flush().map_err(|source| Error::WriteFile {
         path: "export".into(),
-        source,
+        cause: source,
     })?;
     Ok(written)
 }

@@ -118,7 +118,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         .build()
         .map_err(|source| Error::WriteFile {
             path: "tokio runtime".into(),
-            source,
+            cause: source,
         })?;
     let (writer, db_thread) = Writer::spawn(store);
     let stop = Stop::default();

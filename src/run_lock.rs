@@ -25,7 +25,7 @@ impl RunLock {
         let path = PathBuf::from(name);
         let write_err = |source| Error::WriteFile {
             path: path.clone(),
-            source,
+            cause: source,
         };
         let mut file = OpenOptions::new()
             .read(true)
@@ -49,7 +49,10 @@ impl RunLock {
                 return Err(Error::Locked { lock: path, holder });
             }
             Err(std::fs::TryLockError::Error(source)) => {
-                return Err(Error::WriteFile { path, source });
+                return Err(Error::WriteFile {
+                    path,
+                    cause: source,
+                });
             }
         }
         let holder = format!(

@@ -120,7 +120,7 @@ struct SimCall {
 pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
     let bind_err = |source| Error::SimulatorBind {
         addr: addr.to_string(),
-        source,
+        cause: source,
     };
     let journal = match &config.journal {
         Some(path) => Some(
@@ -130,7 +130,7 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
                 .open(path)
                 .map_err(|source| Error::WriteFile {
                     path: path.clone(),
-                    source,
+                    cause: source,
                 })?,
         ),
         None => None,
@@ -139,6 +139,12 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
         .await
         .map_err(bind_err)?;
     let local = listener.local_addr().map_err(bind_err)?;
+    if !local.ip().is_loopback() {
+        // A stand-in for a paid API, with a published key, belongs on this machine only.
+        return Err(bind_err(std::io::Error::other(
+            "the simulator only serves on a loopback address",
+        )));
+    }
     let sim = Arc::new(Sim {
         config,
         started: Instant::now(),

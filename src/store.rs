@@ -183,7 +183,7 @@ impl Store {
                 .open(path)
                 .map_err(|source| Error::WriteFile {
                     path: path.to_path_buf(),
-                    source,
+                    cause: source,
                 })?;
         }
         let conn = Connection::open(path).map_err(Error::state(path))?;
@@ -638,7 +638,7 @@ impl Store {
         while let Some(r) = rows.next().map_err(Error::state(&self.path))? {
             let get = |e| Error::State {
                 path: self.path.clone(),
-                source: e,
+                cause: e,
             };
             let cells: String = r.get(0).map_err(get)?;
             let reason: Option<String> = r.get(2).map_err(get)?;
