@@ -156,6 +156,7 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
         target,
         redial_uncertain: args.redial_uncertain,
         no_wait: args.no_wait,
+        accept_changes: args.accept_changes,
     })?;
     let label = if report.simulated {
         " (simulated: no real call was made)"

@@ -78,6 +78,9 @@ pub struct RunArgs {
     /// Dial, then exit without waiting for results; the next run collects them.
     #[arg(long)]
     pub no_wait: bool,
+    /// Run although the template, phone column or call options changed after calls were made.
+    #[arg(long)]
+    pub accept_changes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -84,6 +84,12 @@ pub enum Error {
     ))]
     ColumnClash { contacts: PathBuf, column: String },
 
+    #[error("{}: the campaign changed after calls were made: {changes}", path.display())]
+    #[diagnostic(help(
+        "if the change is intended, run again with --accept-changes: contacts not dialled yet get the new settings, calls already made keep theirs"
+    ))]
+    CampaignChanged { path: PathBuf, changes: String },
+
     #[error("the state database {} belongs to campaign `{found}`, not `{expected}`", path.display())]
     #[diagnostic(help("give this campaign its own database with `state:` in the campaign file"))]
     StateOfOtherCampaign {
@@ -196,6 +202,7 @@ impl Error {
             | Error::TemplateSyntax { .. }
             | Error::TemplateUnknownVariables { .. }
             | Error::ColumnClash { .. }
+            | Error::CampaignChanged { .. }
             | Error::StateOfOtherCampaign { .. }
             | Error::StateModeMismatch { .. }
             | Error::NoState { .. }

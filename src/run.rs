@@ -44,6 +44,8 @@ pub struct RunSettings {
     pub target: Target,
     pub redial_uncertain: bool,
     pub no_wait: bool,
+    /// Run although the template, phone column or call options changed after calls were made.
+    pub accept_changes: bool,
 }
 
 pub struct RunReport {
@@ -70,6 +72,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         target,
         redial_uncertain,
         no_wait,
+        accept_changes,
     } = settings;
     let mode = match target {
         Target::Simulated => Mode::Simulated,
@@ -79,7 +82,28 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     let _lock = RunLock::acquire(&campaign.state_path)?;
     let mut store = Store::open(&campaign.state_path, true)?;
     store.claim(&campaign.name, mode)?;
-    let imported = store.import(&mut plan)?;
+    let settings = serde_json::json!({
+        "user_requirement": campaign.user_requirement,
+        "phone_column": campaign.phone_column,
+        "call_options": campaign.call_options,
+    });
+    let (changes, dialled) = store.settings_changes(&settings)?;
+    if dialled && !changes.is_empty() {
+        if !accept_changes {
+            return Err(Error::CampaignChanged {
+                path: campaign.path.clone(),
+                changes: changes.join("; "),
+            });
+        }
+        tracing::warn!(
+            "--accept-changes: contacts not dialled yet get the new settings ({})",
+            changes.join("; ")
+        );
+    }
+    let imported = store.import(&mut plan, !changes.is_empty())?;
+    // Recorded after the import commits: if the import fails, the next run still sees the
+    // change and judges the pending contacts again.
+    store.save_settings(&settings)?;
     tracing::info!(
         "{}: {} new rows imported ({} to dial), {} already known",
         campaign.contacts.display(),

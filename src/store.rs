@@ -304,8 +304,9 @@ impl Store {
 
     /// Imports the rows `plan` judges, in one transaction: rows already imported (same content)
     /// are left alone, new rows are added, and a new row whose number is already a contact is a
-    /// duplicate.
-    pub fn import(&mut self, plan: &mut Plan) -> Result<ImportSummary> {
+    /// duplicate. With `refresh_pending` (the campaign's template or phone column changed and
+    /// the user accepted it), contacts not dialled yet are judged again with the new settings.
+    pub fn import(&mut self, plan: &mut Plan, refresh_pending: bool) -> Result<ImportSummary> {
         let mut columns = self.columns()?;
         for h in plan.headers() {
             if !columns.contains(h) {
@@ -314,37 +315,42 @@ impl Store {
         }
         let headers = plan.headers().to_vec();
         let path = self.path.clone();
-        let err = Error::state(&path);
+        let db = || Error::state(&path);
         let mut summary = ImportSummary::default();
-        let tx = self.conn.transaction().map_err(Error::state(&path))?;
+        let tx = self.conn.transaction().map_err(db())?;
         {
             let mut known = tx
-                .prepare("SELECT 1 FROM contacts WHERE fingerprint = ?1")
-                .map_err(Error::state(&path))?;
+                .prepare("SELECT state FROM contacts WHERE fingerprint = ?1")
+                .map_err(db())?;
             let mut same_phone = tx
-                .prepare("SELECT line FROM contacts WHERE phone = ?1 AND state NOT IN ('invalid', 'duplicate')")
-                .map_err(Error::state(&path))?;
+                .prepare(
+                    "SELECT line FROM contacts
+                     WHERE phone = ?1 AND state NOT IN ('invalid', 'duplicate') AND fingerprint != ?2",
+                )
+                .map_err(db())?;
             let mut insert = tx
                 .prepare(
                     "INSERT INTO contacts (fingerprint, line, cells, phone, requirement, state, reason, imported_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
                 )
-                .map_err(Error::state(&path))?;
+                .map_err(db())?;
+            let mut refresh = tx
+                .prepare(
+                    "UPDATE contacts SET phone = ?2, requirement = ?3, state = ?4, reason = ?5, updated_at = ?6
+                     WHERE fingerprint = ?1 AND state = 'pending'",
+                )
+                .map_err(db())?;
             let stamp = now();
             while let Some(row) = plan.next_row()? {
-                if known
-                    .exists([row.fingerprint])
-                    .map_err(Error::state(&path))?
-                {
+                let state_now: Option<String> = known
+                    .query_row([row.fingerprint], |r| r.get(0))
+                    .optional()
+                    .map_err(db())?;
+                let is_pending = state_now.as_deref() == Some(CallState::Pending.as_str());
+                if state_now.is_some() && !(refresh_pending && is_pending) {
                     summary.known_rows += 1;
                     continue;
                 }
-                let cells: Map<String, Value> = headers
-                    .iter()
-                    .cloned()
-                    .zip(row.cells.iter().map(|c| Value::String(c.clone())))
-                    .collect();
-                let cells = Value::Object(cells).to_string();
                 let (phone, requirement, state, reason) = match row.verdict {
                     Verdict::Invalid { reason } => (None, None, CallState::Invalid, Some(reason)),
                     Verdict::Duplicate { phone, first_line } => (
@@ -355,9 +361,9 @@ impl Store {
                     ),
                     Verdict::Valid { phone, requirement } => {
                         let earlier: Option<i64> = same_phone
-                            .query_row([&phone], |r| r.get(0))
+                            .query_row(params![phone, row.fingerprint], |r| r.get(0))
                             .optional()
-                            .map_err(Error::state(&path))?;
+                            .map_err(db())?;
                         match earlier {
                             Some(line) => (
                                 Some(phone),
@@ -371,31 +377,82 @@ impl Store {
                         }
                     }
                 };
+                if state_now.is_some() {
+                    refresh
+                        .execute(params![
+                            row.fingerprint,
+                            phone,
+                            requirement,
+                            state.as_str(),
+                            reason,
+                            stamp
+                        ])
+                        .map_err(db())?;
+                    summary.known_rows += 1;
+                    continue;
+                }
                 if state == CallState::Pending {
                     summary.new_pending += 1;
                 }
                 summary.new_rows += 1;
+                let cells: Map<String, Value> = headers
+                    .iter()
+                    .cloned()
+                    .zip(row.cells.iter().map(|c| Value::String(c.clone())))
+                    .collect();
                 insert
                     .execute(params![
                         row.fingerprint,
                         row.line as i64,
-                        cells,
+                        Value::Object(cells).to_string(),
                         phone,
                         requirement,
                         state.as_str(),
                         reason,
                         stamp
                     ])
-                    .map_err(Error::state(&path))?;
+                    .map_err(db())?;
             }
         }
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('columns', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1",
             [serde_json::to_string(&columns).expect("strings serialise")],
         )
-        .map_err(Error::state(&path))?;
-        tx.commit().map_err(err)?;
+        .map_err(db())?;
+        tx.commit().map_err(db())?;
         Ok(summary)
+    }
+
+    /// Compares what calls depend on (`settings`, a JSON object) with what the last run
+    /// recorded: a description of each changed key, and whether anyone was dialled yet.
+    pub fn settings_changes(&self, settings: &Value) -> Result<(Vec<String>, bool)> {
+        let stored: Option<Value> = self
+            .meta("settings")?
+            .and_then(|s| serde_json::from_str(&s).ok());
+        let dialled: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM attempts WHERE outcome != 'not_sent')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())?;
+        let changes = match (&stored, settings) {
+            (Some(Value::Object(old)), Value::Object(new)) => new
+                .iter()
+                .filter(|(k, v)| old.get(*k) != Some(v))
+                .map(|(k, v)| {
+                    let was = old.get(k).map_or_else(|| "(not set)".to_string(), show);
+                    format!("{k} was {was}, now {}", show(v))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok((changes, dialled))
+    }
+
+    pub fn save_settings(&self, settings: &Value) -> Result<()> {
+        self.set_meta("settings", &settings.to_string())
     }
 
     /// After a crash: every contact left `dialing` may have been rung, so it becomes `uncertain`.
@@ -662,6 +719,17 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// A setting as the change message shows it: text as-is (shortened), anything else as JSON.
+fn show(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.trim().to_string(),
+        other => other.to_string(),
+    };
+    let short: String = text.chars().take(200).collect();
+    let ellipsis = if short.len() < text.len() { "…" } else { "" };
+    format!("«{short}{ellipsis}»")
 }
 
 fn insert_answer(

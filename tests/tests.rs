@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod changes;
 mod cli;
 mod client;
 mod crash;

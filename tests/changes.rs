@@ -1,0 +1,74 @@
+//! A campaign edited between runs: refused once calls were made, unless the user accepts it.
+
+use crate::harness::{Sim, TEMPLATE, Workspace, assert_exit, bin, text};
+
+#[test]
+fn a_changed_template_is_refused_after_calls_then_accepted_on_request() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(3);
+    let campaign = ws.campaign("");
+    let campaign_arg = campaign.to_str().unwrap();
+    assert_exit(&ws.run(&sim, &["run", campaign_arg]), 0);
+
+    let edited = std::fs::read_to_string(&campaign)
+        .unwrap()
+        .replace(TEMPLATE, "Hello {{ name }}, see you on {{ date }}.");
+    std::fs::write(&campaign, edited).unwrap();
+    let mut csv = std::fs::read_to_string(ws.path("contacts.csv")).unwrap();
+    csv.push_str("新客户,13912345678,12月9日\n");
+    ws.write("contacts.csv", &csv);
+
+    let out = ws.run(&sim, &["run", campaign_arg]);
+    assert_exit(&out, 2);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("user_requirement was «Call {{ name }}"),
+        "the message shows the old template: {stderr}"
+    );
+    assert!(
+        stderr.contains("now «Hello {{ name }}"),
+        "and the new one: {stderr}"
+    );
+    assert!(stderr.contains("--accept-changes"), "{stderr}");
+    assert_eq!(sim.journal().len(), 3, "nobody was dialled");
+
+    assert_exit(&ws.run(&sim, &["run", campaign_arg, "--accept-changes"]), 0);
+    let journal = sim.journal();
+    assert_eq!(journal.len(), 4, "only the new row is dialled");
+    assert_eq!(
+        journal[3]["user_requirement"],
+        "Hello 新客户, see you on 12月9日."
+    );
+}
+
+#[test]
+fn contacts_not_dialled_yet_get_the_new_template() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(2);
+    let campaign = ws.campaign("");
+    let campaign_arg = campaign.to_str().unwrap();
+    // A run that dials nobody (wrong key) still imports the contacts.
+    let out = bin()
+        .args(["run", campaign_arg, "--base-url", &sim.url])
+        .env("STEPONEAI_API_KEY", "aicall_wrong")
+        .env("HOME", ws.dir.path())
+        .output()
+        .unwrap();
+    assert_exit(&out, 77);
+    let edited = std::fs::read_to_string(&campaign)
+        .unwrap()
+        .replace(TEMPLATE, "Fixed: {{ name }}");
+    std::fs::write(&campaign, edited).unwrap();
+    assert_exit(&ws.run(&sim, &["run", campaign_arg]), 0);
+    let journal = sim.journal();
+    assert_eq!(journal.len(), 2);
+    assert!(
+        journal.iter().all(|e| e["user_requirement"]
+            .as_str()
+            .unwrap()
+            .starts_with("Fixed: ")),
+        "{journal:?}"
+    );
+}
