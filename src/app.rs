@@ -267,6 +267,7 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
         key: args.key,
         journal: args.journal,
         latency: args.latency,
+        answer_delay: args.answer_delay,
         record_delay: args.record_delay,
         rate_429: args.rate_429,
         retry_after: args.retry_after,

@@ -185,6 +185,12 @@ impl Campaign {
                 per: Duration::from_secs(60),
             },
         };
+        if rate.per.as_nanos() / u128::from(rate.calls.max(1)) < 10_000 {
+            return Err(invalid(
+                "the call rate in `limits` is above 100,000 calls per second".into(),
+                "use a rate the provider allows, e.g. calls_per_minute: 20",
+            ));
+        }
         if rate.calls == 0 {
             return Err(invalid(
                 "the call rate in `limits` is 0".into(),
@@ -268,12 +274,17 @@ fn tidy(path: &Path) -> PathBuf {
 /// Accepts an http(s) URL without a trailing slash, so paths can be appended to it.
 pub fn check_base_url(url: &str) -> std::result::Result<String, String> {
     let url = url.trim().trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("the base URL `{url}` must start with https:// or http://"))?;
-    if rest.is_empty() || rest.contains(char::is_whitespace) {
-        return Err(format!("the base URL `{url}` has no host"));
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("the base URL `{url}` is not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "the base URL `{url}` must start with https:// or http://"
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) || parsed.query().is_some() {
+        return Err(format!(
+            "the base URL `{url}` must be a scheme and a host, like https://host"
+        ));
     }
     Ok(url.to_string())
 }
@@ -351,6 +362,17 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn base_urls_are_checked_before_any_request() {
+        assert_eq!(
+            check_base_url("http://127.0.0.1:8787/").as_deref(),
+            Ok("http://127.0.0.1:8787")
+        );
+        assert!(check_base_url("http://127.0.0.1:99999").is_err());
+        assert!(check_base_url("ftp://example.com").is_err());
+        assert!(check_base_url("example.com").is_err());
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub struct RunArgs {
     /// Dial the built-in simulator instead of the real API: no key needed, nobody is rung.
     #[arg(long)]
     pub simulate: bool,
-    /// The API's base URL (default: the campaign's api.base_url, then STEPONEAI_BASE_URL).
+    /// The API's base URL (default: STEPONEAI_BASE_URL, then the campaign's api.base_url).
     #[arg(long)]
     pub base_url: Option<String>,
     /// Dial `uncertain` contacts again. Some of them may already have been rung.
@@ -97,6 +97,9 @@ pub struct SimArgs {
     /// Delay before every answer.
     #[arg(long, default_value = "20ms", value_parser = duration::parse)]
     pub latency: Duration,
+    /// Delay between accepting (journaling) a call and answering.
+    #[arg(long, default_value = "0s", value_parser = duration::parse)]
+    pub answer_delay: Duration,
     /// About how long until a call's record is ready.
     #[arg(long, default_value = "3s", value_parser = duration::parse)]
     pub record_delay: Duration,

@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::errors::Error;
@@ -55,7 +54,7 @@ pub enum Dial {
     },
     Fatal {
         error: Error,
-        answer: Answer,
+        answer: Option<Answer>,
     },
 }
 
@@ -114,6 +113,17 @@ impl Client {
             .await;
         let response = match sent {
             Ok(response) => response,
+            // Nothing left this machine: a URL or header that cannot be sent at all.
+            Err(e) if e.is_builder() => {
+                let error = Error::Endpoint {
+                    url: self.base_url.clone(),
+                    message: format!("the request cannot be built: {}", cause(&e)),
+                };
+                return Dial::Fatal {
+                    error,
+                    answer: None,
+                };
+            }
             Err(e) if e.is_connect() => {
                 return Dial::NotSent {
                     reason: format!("could not connect: {}", cause(&e)),
@@ -128,79 +138,21 @@ impl Client {
                 };
             }
         };
-        let status = response.status();
+        let status = response.status().as_u16();
         let retry_after = retry_after(&response);
-        let body = read_capped(response).await;
-        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT {
-            let answer = body.ok().map(|body| Answer {
-                http_status: Some(status.as_u16()),
-                body,
-            });
-            let reason = format!(
-                "the provider refused the request for now (HTTP {})",
-                status.as_u16()
-            );
-            return Dial::NotSent {
-                reason,
-                retry_after,
-                answer,
-            };
-        }
-        let body = match body {
-            Ok(body) => body,
-            Err(reason) => {
-                return Dial::Uncertain {
-                    reason: format!("HTTP {}, {reason}", status.as_u16()),
-                    answer: None,
-                };
-            }
-        };
-        let answer = Answer {
-            http_status: Some(status.as_u16()),
-            body,
-        };
-        let json: Option<Value> = serde_json::from_str(&answer.body).ok();
-        let message = json
-            .as_ref()
-            .and_then(wire::error_message)
-            .unwrap_or_default();
-        if let Some(error) = fatal(status, &message) {
-            return Dial::Fatal { error, answer };
-        }
-        if status.is_client_error() {
-            let reason = format!("HTTP {}: {}", status.as_u16(), or_no_message(&message));
-            return Dial::Rejected { reason, answer };
-        }
-        if !status.is_success() {
-            let reason = format!(
-                "HTTP {} (the call may have been placed): {}",
-                status.as_u16(),
-                or_no_message(&message)
-            );
-            return Dial::Uncertain {
-                reason,
-                answer: Some(answer),
-            };
-        }
-        let Some(json) = json else {
-            return Dial::Uncertain {
-                reason: "the answer is not JSON (the call may have been placed)".into(),
-                answer: Some(answer),
-            };
-        };
-        if let Some(call_id) = wire::call_id(&json) {
-            return Dial::Accepted { call_id, answer };
-        }
-        if wire::is_success(&json) {
-            return Dial::Uncertain {
-                reason: "the provider accepted the call but gave no call id".into(),
-                answer: Some(answer),
-            };
-        }
-        Dial::Rejected {
-            reason: or_no_message(&message).to_string(),
-            answer,
-        }
+        let body = self.read(response).await;
+        classify_initiate(status, body, retry_after, &self.base_url)
+    }
+
+    /// Reads an answer, with any echo of the key blanked out before anyone stores or shows it.
+    async fn read(&self, response: reqwest::Response) -> Result<String, String> {
+        let body = read_capped(response).await?;
+        let key = self.key.expose();
+        Ok(if key.len() >= 4 && body.contains(key) {
+            body.replace(key, "[redacted]")
+        } else {
+            body
+        })
     }
 
     /// Asks for a call's record. A failure here never loses the call: the caller asks again.
@@ -218,7 +170,7 @@ impl Client {
             }
         };
         let status = response.status();
-        let body = match read_capped(response).await {
+        let body = match self.read(response).await {
             Ok(body) => body,
             Err(reason) => {
                 return Poll::Failed {
@@ -236,13 +188,23 @@ impl Client {
             .as_ref()
             .and_then(wire::error_message)
             .unwrap_or_default();
-        if matches!(status.as_u16(), 401 | 403 | 426) {
-            let error = fatal(status, &message).expect("401, 403 and 426 are fatal");
+        let message = or_no_message(&message).to_string();
+        let fatal = match status.as_u16() {
+            401 | 403 => Some(Error::AuthRejected {
+                status: status.as_u16(),
+                message: message.clone(),
+            }),
+            426 => Some(Error::VersionRejected {
+                message: message.clone(),
+            }),
+            _ => None,
+        };
+        if let Some(error) = fatal {
             return Poll::Fatal { error, answer };
         }
         if !status.is_success() {
             return Poll::Failed {
-                reason: format!("HTTP {}: {}", status.as_u16(), or_no_message(&message)),
+                reason: format!("HTTP {}: {message}", status.as_u16()),
                 answer: Some(answer),
             };
         }
@@ -259,26 +221,109 @@ impl Client {
     }
 }
 
-/// The answers after which no further call can succeed.
-fn fatal(status: StatusCode, message: &str) -> Option<Error> {
-    let message = or_no_message(message).to_string();
-    match status.as_u16() {
-        401 | 403 => Some(Error::AuthRejected {
-            status: status.as_u16(),
-            message,
+/// Sorts one `initiate_call` answer. The order matters: a call id, once given, is never thrown
+/// away, and only a 429 proves the provider did not take the request.
+fn classify_initiate(
+    status: u16,
+    body: Result<String, String>,
+    retry_after: Option<Duration>,
+    base_url: &str,
+) -> Dial {
+    let body = match body {
+        Ok(body) => body,
+        Err(reason) if status == 429 => {
+            let reason = format!("the provider refused the request for now (HTTP 429); {reason}");
+            return Dial::NotSent {
+                reason,
+                retry_after,
+                answer: None,
+            };
+        }
+        Err(reason) => {
+            return Dial::Uncertain {
+                reason: format!("HTTP {status}, {reason} (the call may have been placed)"),
+                answer: None,
+            };
+        }
+    };
+    let json: Option<Value> = serde_json::from_str(&body).ok();
+    let message = json
+        .as_ref()
+        .and_then(wire::error_message)
+        .unwrap_or_default();
+    let message = or_no_message(&message).to_string();
+    let answer = Answer {
+        http_status: Some(status),
+        body,
+    };
+    let fatal = |error| Dial::Fatal {
+        error,
+        answer: Some(answer.clone()),
+    };
+    match status {
+        429 => Dial::NotSent {
+            reason: "the provider refused the request for now (HTTP 429)".into(),
+            retry_after,
+            answer: Some(answer),
+        },
+        401 | 403 => fatal(Error::AuthRejected { status, message }),
+        426 => fatal(Error::VersionRejected { message }),
+        402 => fatal(Error::NoBalance { message }),
+        300..=399 | 404 | 405 => fatal(Error::Endpoint {
+            url: base_url.to_string(),
+            message: format!("HTTP {status} for {}: {message}", wire::INITIATE_PATH),
         }),
-        426 => Some(Error::VersionRejected { message }),
-        402 => Some(Error::NoBalance { message }),
-        _ if mentions_balance(&message) => Some(Error::NoBalance { message }),
-        _ => None,
+        400..=499 if status != 408 => {
+            if mentions_balance(&message) {
+                fatal(Error::NoBalance { message })
+            } else {
+                Dial::Rejected {
+                    reason: format!("HTTP {status}: {message}"),
+                    answer,
+                }
+            }
+        }
+        200..=299 => match json {
+            None => Dial::Uncertain {
+                reason: "the answer is not JSON (the call may have been placed)".into(),
+                answer: Some(answer),
+            },
+            Some(json) => match wire::call_id(&json) {
+                Some(call_id) => Dial::Accepted { call_id, answer },
+                None if wire::is_success(&json) => Dial::Uncertain {
+                    reason: "the provider accepted the call but gave no call id".into(),
+                    answer: Some(answer),
+                },
+                None if mentions_balance(&message) => fatal(Error::NoBalance { message }),
+                None => Dial::Rejected {
+                    reason: message,
+                    answer,
+                },
+            },
+        },
+        // 408, 5xx and anything stranger: the request may have been acted on.
+        _ => Dial::Uncertain {
+            reason: format!("HTTP {status} (the call may have been placed): {message}"),
+            answer: Some(answer),
+        },
     }
 }
 
+/// Provider messages that mean the account is out of money. Only consulted for answers that
+/// carry no call id.
 fn mentions_balance(message: &str) -> bool {
     let m = message.to_lowercase();
-    ["balance", "insufficient", "credit", "余额", "欠费"]
-        .iter()
-        .any(|w| m.contains(w))
+    [
+        "balance",
+        "insufficient funds",
+        "insufficient credit",
+        "out of credit",
+        "no credit",
+        "余额",
+        "欠费",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
 }
 
 fn or_no_message(message: &str) -> &str {

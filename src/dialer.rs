@@ -26,10 +26,13 @@ use crate::store::{Awaiting, DialRecord, Dialable};
 use crate::wire::InitiateRequest;
 use crate::writer::Writer;
 
-/// Tries per contact and run when the provider keeps refusing for now: enough to ride out a
-/// storm of 429s (each try waits as long as the provider asks), bounded so a provider that
-/// never recovers ends the run; the contact then stays pending for the next one.
+/// Tries per contact when the provider keeps refusing for now: enough to ride out a storm of
+/// 429s (each try waits as long as the provider asks), bounded so a provider that never
+/// recovers stops the run; the contact stays pending for the next one.
 const MAX_NOT_SENT_TRIES: u32 = 20;
+/// Tries when no connection can be made at all (about a minute of backoff): a provider that is
+/// down is not worth waiting for contact after contact.
+const MAX_UNREACHABLE_TRIES: u32 = 6;
 /// How long a stopped run waits for requests already on the wire.
 pub const GRACE: Duration = Duration::from_secs(10);
 const BATCH: usize = 256;
@@ -49,8 +52,11 @@ pub struct Dialer {
 enum Next {
     Poll(Awaiting),
     Done,
-    Retry(Option<Duration>),
-    Fatal(Error),
+    /// Provably not sent; `connected` is false when no connection could be made at all.
+    Retry {
+        retry_after: Option<Duration>,
+        connected: bool,
+    },
 }
 
 impl Dialer {
@@ -163,7 +169,8 @@ impl Dialer {
         };
         let body = serde_json::to_string(&request).expect("a request serialises");
         let who = mask(&contact.phone);
-        for try_number in 1..=MAX_NOT_SENT_TRIES {
+        let mut refused = 0;
+        while refused < MAX_NOT_SENT_TRIES {
             if !self.wait_turn().await {
                 return;
             }
@@ -177,6 +184,18 @@ impl Dialer {
                 Ok(None) => return,
                 Err(e) => return self.stop.raise(e),
             };
+            if self.stop.is_raised() {
+                // The stop came while the intent was being written: nothing was sent.
+                let record = DialRecord::NotSent {
+                    reason: "the run stopped before this call was sent".into(),
+                    answer: None,
+                };
+                let _ = self
+                    .writer
+                    .with(move |s| s.record_dial(intent.attempt_id, &record))
+                    .await;
+                return;
+            }
             tracing::debug!("dialling {who} (attempt {})", intent.number);
             let (record, next) = match self
                 .client
@@ -199,9 +218,13 @@ impl Dialer {
                     answer,
                 } => {
                     tracing::info!("{who}: {reason}; will try again");
+                    let connected = answer.is_some();
                     (
                         DialRecord::NotSent { reason, answer },
-                        Next::Retry(retry_after),
+                        Next::Retry {
+                            retry_after,
+                            connected,
+                        },
                     )
                 }
                 Dial::Uncertain { reason, answer } => {
@@ -214,19 +237,29 @@ impl Dialer {
                     tracing::warn!("{who} was rejected by the provider: {reason}");
                     (DialRecord::Rejected { reason, answer }, Next::Done)
                 }
-                Dial::Fatal { error, answer } => (
-                    DialRecord::NotSent {
-                        reason: error.to_string(),
-                        answer: Some(answer),
-                    },
-                    Next::Fatal(error),
-                ),
+                Dial::Fatal { error, answer } => {
+                    // Raised before the record is written, so no other task starts a call
+                    // while this one waits for the disk.
+                    let reason = error.to_string();
+                    self.stop.raise(error);
+                    (DialRecord::NotSent { reason, answer }, Next::Done)
+                }
+            };
+            let call_id = match &record {
+                DialRecord::Accepted { call_id, .. } => Some(call_id.clone()),
+                _ => None,
             };
             if let Err(e) = self
                 .writer
                 .with(move |s| s.record_dial(intent.attempt_id, &record))
                 .await
             {
+                if let Some(call_id) = call_id {
+                    // The database refused the write; the log is the last place this id lives.
+                    tracing::error!(
+                        "call {call_id} to {who} was placed but could not be recorded: {e}"
+                    );
+                }
                 return self.stop.raise(e);
             }
             match next {
@@ -236,17 +269,23 @@ impl Dialer {
                     return;
                 }
                 Next::Done => return self.progress.dialed(),
-                Next::Fatal(error) => return self.stop.raise(error),
-                Next::Retry(retry_after) => {
-                    let backoff = Duration::from_secs(1 << (try_number - 1).min(6))
-                        .min(Duration::from_secs(60));
+                Next::Retry {
+                    retry_after,
+                    connected,
+                } => {
+                    refused += 1;
+                    if !connected && refused >= MAX_UNREACHABLE_TRIES {
+                        break;
+                    }
+                    let backoff =
+                        Duration::from_secs(1 << (refused - 1).min(6)).min(Duration::from_secs(60));
                     self.pause_for(retry_after.unwrap_or(backoff));
                 }
             }
         }
-        tracing::warn!(
-            "{who}: the provider kept refusing for now; the contact stays pending for the next run"
-        );
+        self.stop.raise(Error::ProviderUnavailable {
+            message: format!("{who} was refused {refused} times in a row; stopping the run"),
+        });
     }
 }
 

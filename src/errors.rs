@@ -139,6 +139,12 @@ pub enum Error {
     ))]
     NoApiKey,
 
+    #[error("the API key contains characters that cannot be sent in an HTTP header")]
+    #[diagnostic(help(
+        "copy the key again from https://open-skill.steponeai.com/keys, without spaces or line breaks inside it"
+    ))]
+    BadApiKey,
+
     #[error("cannot read the secrets file {}: {message}", path.display())]
     #[diagnostic(help(
         "it must be JSON like {{\"steponeai_api_key\": \"...\"}}, or set STEPONEAI_API_KEY instead"
@@ -160,6 +166,28 @@ pub enum Error {
         "top up the account at https://open-skill.steponeai.com; then run the same command again to resume"
     ))]
     NoBalance { message: String },
+
+    #[error("the API is not where the base URL {url} points: {message}")]
+    #[diagnostic(help(
+        "check --base-url, STEPONEAI_BASE_URL or api.base_url (the real API is https://open-skill-api.steponeai.com); then run the same command again"
+    ))]
+    Endpoint { url: String, message: String },
+
+    #[error("the provider kept refusing or could not be reached: {message}")]
+    #[diagnostic(help(
+        "nothing was lost: contacts not dialled stay pending; run the same command again later"
+    ))]
+    ProviderUnavailable { message: String },
+
+    #[error("the call may or may not have been placed: {message}")]
+    #[diagnostic(help("do not call again blindly: the person may already have been rung"))]
+    CallUncertain { message: String },
+
+    #[error("{message}")]
+    #[diagnostic(help(
+        "this is a bug in stepcall; everything committed is safe, run the same command again to resume"
+    ))]
+    Internal { message: String },
 
     #[error("the provider did not give a result for call {call_id} after {tries} tries")]
     #[diagnostic(help(
@@ -212,7 +240,9 @@ impl Error {
             | Error::ReadFile { .. } => exit::INVALID_INPUT,
             Error::State { .. } | Error::StateTooNew { .. } => exit::STATE_ERROR,
             Error::Locked { .. } => exit::LOCKED,
-            Error::NoApiKey => exit::NO_API_KEY,
+            Error::NoApiKey | Error::BadApiKey | Error::Endpoint { .. } => exit::CONFIG,
+            Error::ProviderUnavailable { .. } => exit::PROVIDER_UNAVAILABLE,
+            Error::CallUncertain { .. } | Error::Internal { .. } => exit::FAILURE,
             Error::AuthRejected { .. } => exit::AUTH_REJECTED,
             Error::VersionRejected { .. } => exit::VERSION_REJECTED,
             Error::NoBalance { .. } => exit::NO_BALANCE,

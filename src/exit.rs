@@ -16,6 +16,8 @@ pub const INVALID_INPUT: u8 = 2;
 pub const RESULT_PENDING: u8 = 3;
 /// The provider says the account has no credit left.
 pub const NO_BALANCE: u8 = 69;
+/// The provider kept refusing (429) or could not be reached; try again later.
+pub const PROVIDER_UNAVAILABLE: u8 = 70;
 /// The state database could not be opened, read or written.
 pub const STATE_ERROR: u8 = 74;
 /// Another `run` of the same campaign holds the state database.
@@ -24,8 +26,9 @@ pub const LOCKED: u8 = 75;
 pub const VERSION_REJECTED: u8 = 76;
 /// The provider rejected the API key (HTTP 401 or 403).
 pub const AUTH_REJECTED: u8 = 77;
-/// No API key was found for a command that talks to the real provider.
-pub const NO_API_KEY: u8 = 78;
+/// The configuration cannot work: no API key was found, or the base URL does not lead to the
+/// API (HTTP 404, 405 or a redirect).
+pub const CONFIG: u8 = 78;
 /// Stopped by Ctrl-C (SIGINT); run the same command again to resume.
 pub const INTERRUPTED: u8 = 130;
 /// Stopped by SIGTERM; run the same command again to resume.

@@ -57,12 +57,7 @@ pub async fn call(client: &Client, raw_phone: &str, requirement: &str) -> Result
                 tracing::info!("{reason}; trying again in {wait:?}");
                 tokio::time::sleep(wait).await;
             }
-            Dial::Uncertain { reason, .. } => {
-                return Err(Error::CallNotPlaced {
-                    message: format!("it is unknown whether the call was placed: {reason}"),
-                    help: "do not call again blindly: the person may already have been rung".into(),
-                });
-            }
+            Dial::Uncertain { reason, .. } => return Err(Error::CallUncertain { message: reason }),
             Dial::Rejected { reason, .. } => {
                 return Err(Error::CallNotPlaced {
                     message: reason,

@@ -214,9 +214,9 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     drop(writer);
-    let store = db_thread
-        .join()
-        .expect("the database thread does not panic");
+    let store = db_thread.join().map_err(|_| Error::Internal {
+        message: "the database thread panicked".into(),
+    })?;
     outcome?;
     if let Some(reason) = stop.take_reason() {
         return Err(reason);

@@ -32,8 +32,18 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// The key from `STEPONEAI_API_KEY`, else from `~/.clawd/secrets.json`.
+/// The key from `STEPONEAI_API_KEY`, else from `~/.clawd/secrets.json`, checked to be
+/// something an HTTP header can carry (a pasted key with a line break would otherwise fail at
+/// the first call).
 pub fn load() -> Result<ApiKey> {
+    let key = find()?;
+    if reqwest::header::HeaderValue::from_str(key.expose()).is_err() {
+        return Err(Error::BadApiKey);
+    }
+    Ok(key)
+}
+
+fn find() -> Result<ApiKey> {
     if let Ok(key) = std::env::var(KEY_ENV)
         && !key.trim().is_empty()
     {

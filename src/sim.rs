@@ -39,6 +39,9 @@ pub struct SimConfig {
     pub journal: Option<PathBuf>,
     /// Added before every answer.
     pub latency: Duration,
+    /// Between accepting (and journaling) a call and answering: the window in which a client
+    /// killed has placed a call it never heard about.
+    pub answer_delay: Duration,
     /// About how long after acceptance a call's record is ready (0.5 to 1.5 times this).
     pub record_delay: Duration,
     /// Share of requests answered 429 with `Retry-After: retry_after`.
@@ -57,6 +60,7 @@ impl Default for SimConfig {
             key: DEFAULT_KEY.to_string(),
             journal: None,
             latency: Duration::from_millis(20),
+            answer_delay: Duration::ZERO,
             record_delay: Duration::from_secs(3),
             rate_429: 0.0,
             retry_after: Duration::from_secs(1),
@@ -358,6 +362,7 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
         let drop_answer = unit(sim.config.seed ^ 0xd409, st.draws) < sim.config.rate_drop;
         (ids, drop_answer)
     };
+    tokio::time::sleep(sim.config.answer_delay).await;
     if drop_answer {
         // The call is placed, but the connection breaks before the answer is complete.
         let broken = futures_util::stream::once(async {

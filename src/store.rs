@@ -520,9 +520,11 @@ impl Store {
             .optional()
             .map_err(Error::state(&path))?;
         let Some(phone) = phone else { return Ok(None) };
+        // A redial of an uncertain attempt keeps its number, and so its idempotency key: a
+        // provider that honours the key can then refuse the duplicate for us.
         let number: i64 = tx
             .query_row(
-                "SELECT count(*) + 1 FROM attempts WHERE contact_id = ?1 AND outcome != ?2",
+                "SELECT count(*) + 1 FROM attempts WHERE contact_id = ?1 AND outcome NOT IN (?2, 'uncertain')",
                 params![contact_id, NOT_SENT],
                 |r| r.get(0),
             )

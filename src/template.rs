@@ -29,7 +29,12 @@ impl Template {
     /// The top-level names the template reads (`{{ a.b }}` reads `a`).
     pub fn variables(&self) -> BTreeSet<String> {
         match self.env.get_template(NAME) {
-            Ok(t) => t.undeclared_variables(false).into_iter().collect(),
+            // `range`, `dict` and friends are the engine's own, not columns.
+            Ok(t) => t
+                .undeclared_variables(false)
+                .into_iter()
+                .filter(|v| !self.env.globals().any(|(name, _)| name == v))
+                .collect(),
             Err(_) => BTreeSet::new(),
         }
     }
@@ -74,7 +79,10 @@ mod tests {
 
     #[test]
     fn variables_and_rendering() {
-        let t = Template::compile("Call {{ name }} about {{ date }}.\n").unwrap();
+        let t = Template::compile(
+            "Call {{ name }} about {{ date }}.{% for i in range(1) %}{% endfor %}\n",
+        )
+        .unwrap();
         assert_eq!(
             t.variables().into_iter().collect::<Vec<_>>(),
             ["date", "name"]

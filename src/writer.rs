@@ -45,9 +45,8 @@ impl Writer {
         let job: Job = Box::new(move |store| {
             let _ = reply.send(f(store));
         });
-        let gone = || Error::Usage {
+        let gone = || Error::Internal {
             message: "the database thread stopped unexpectedly".into(),
-            help: "this is a bug in stepcall; run the same command again to resume".into(),
         };
         self.jobs.send(job).map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?

@@ -1,58 +1,287 @@
-//! The client reads every answer shape public clients have seen, over real HTTP.
+//! The client sorts every answer the provider can give into the one safe reading, over real
+//! HTTP: only a refusal that proves the provider did not take the request may be retried.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use serde_json::{Value, json};
+use serde_json::json;
 use stepcall::client::{Client, Dial};
+use stepcall::errors::Error;
 use stepcall::secrets::ApiKey;
-use stepcall::wire::InitiateRequest;
+use stepcall::wire::{INITIATE_PATH, InitiateRequest};
 
-async fn serve(answer: Value) -> String {
-    let app = Router::new().route(
-        stepcall::wire::INITIATE_PATH,
-        post(move || async move { axum::Json(answer) }),
-    );
+use crate::harness::{Workspace, assert_exit, bin, text};
+
+/// Serves `status`, `headers` and `body` for every initiate_call; returns the base URL.
+async fn serve(
+    status: u16,
+    headers: &[(&'static str, &'static str)],
+    body: String,
+    delay: Duration,
+) -> String {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(*k, v.parse().unwrap());
+    }
+    let answer = move || {
+        let (map, body) = (map.clone(), body.clone());
+        async move {
+            tokio::time::sleep(delay).await;
+            (StatusCode::from_u16(status).unwrap(), map, body)
+        }
+    };
+    let app = Router::new().route(INITIATE_PATH, post(answer));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
 }
 
-#[tokio::test]
-async fn call_ids_call_id_and_provider_call_id_at_top_level_and_under_data() {
-    let request = InitiateRequest {
+fn request() -> InitiateRequest {
+    InitiateRequest {
         phones: "13800138000".into(),
         user_requirement: Some("hi".into()),
         options: Default::default(),
-    };
-    for answer in [
+    }
+}
+
+async fn dial(url: &str, timeout: Duration) -> Dial {
+    Client::new(url, ApiKey::new("aicall_k3y_for_tests"), timeout)
+        .initiate(&request(), "idem")
+        .await
+}
+
+async fn answer(status: u16, body: serde_json::Value) -> Dial {
+    dial(
+        &serve(status, &[], body.to_string(), Duration::ZERO).await,
+        Duration::from_secs(5),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn call_ids_call_id_and_provider_call_id_at_top_level_and_under_data() {
+    for body in [
         json!({"success": true, "call_ids": ["id-1"]}),
         json!({"success": true, "call_id": "id-1"}),
         json!({"success": true, "provider_call_id": "id-1"}),
         json!({"success": true, "data": {"call_ids": ["id-1"]}}),
         json!({"success": true, "data": {"call_id": "id-1"}}),
         json!({"success": true, "data": {"provider_call_id": "id-1"}}),
+        json!({"success": true, "call_ids": ["id-1"], "message": "placed; remaining balance 9.50"}),
     ] {
-        let url = serve(answer.clone()).await;
-        let client = Client::new(&url, ApiKey::new("k"), std::time::Duration::from_secs(5));
-        match client.initiate(&request, "idem").await {
-            Dial::Accepted { call_id, .. } => assert_eq!(call_id, "id-1", "{answer}"),
-            other => panic!("{answer} was read as {other:?}"),
+        match answer(200, body.clone()).await {
+            Dial::Accepted { call_id, .. } => assert_eq!(call_id, "id-1", "{body}"),
+            other => panic!("{body} was read as {other:?}"),
         }
     }
 }
 
 #[tokio::test]
-async fn success_without_a_call_id_is_uncertain_not_retried() {
-    let request = InitiateRequest {
-        phones: "13800138000".into(),
-        user_requirement: Some("hi".into()),
-        options: Default::default(),
-    };
-    let url = serve(json!({"success": true, "message": "ok"})).await;
-    let client = Client::new(&url, ApiKey::new("k"), std::time::Duration::from_secs(5));
-    assert!(matches!(
-        client.initiate(&request, "idem").await,
-        Dial::Uncertain { .. }
-    ));
+async fn only_a_429_or_no_connection_may_be_retried() {
+    let url = serve(
+        429,
+        &[("retry-after", "2")],
+        json!({"success": false}).to_string(),
+        Duration::ZERO,
+    )
+    .await;
+    match dial(&url, Duration::from_secs(5)).await {
+        Dial::NotSent { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(2))),
+        other => panic!("429 read as {other:?}"),
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    assert!(
+        matches!(
+            dial(&url, Duration::from_secs(5)).await,
+            Dial::NotSent { .. }
+        ),
+        "connection refused"
+    );
+}
+
+#[tokio::test]
+async fn anything_that_may_have_reached_the_provider_is_uncertain() {
+    let cases: Vec<(u16, String)> = vec![
+        (408, String::new()),
+        (
+            500,
+            "<html><body>Internal Server Error</body></html>".into(),
+        ),
+        (
+            502,
+            json!({"success": false, "message": "no credit on upstream"}).to_string(),
+        ),
+        (
+            503,
+            json!({"success": false, "message": "busy"}).to_string(),
+        ),
+        (504, "<html>Gateway Timeout</html>".into()),
+        (200, "{not json".into()),
+        (200, json!({"success": true, "message": "ok"}).to_string()),
+        (200, "x".repeat(2 << 20)),
+    ];
+    for (status, body) in cases {
+        let url = serve(status, &[], body.clone(), Duration::ZERO).await;
+        let got = dial(&url, Duration::from_secs(5)).await;
+        assert!(
+            matches!(got, Dial::Uncertain { .. }),
+            "HTTP {status} {:.40} read as {got:?}",
+            body
+        );
+    }
+    let slow = serve(
+        200,
+        &[],
+        json!({"success": true, "call_ids": ["late"]}).to_string(),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(
+        matches!(
+            dial(&slow, Duration::from_millis(300)).await,
+            Dial::Uncertain { .. }
+        ),
+        "a timeout"
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_rejected_and_account_problems_are_fatal() {
+    let rejected = [
+        (
+            400,
+            json!({"success": false, "message": "invalid phone number"}),
+        ),
+        (
+            400,
+            json!({"success": false, "message": "insufficient parameters"}),
+        ),
+        (
+            200,
+            json!({"success": false, "message": "number is blocked"}),
+        ),
+    ];
+    for (status, body) in rejected {
+        let got = answer(status, body.clone()).await;
+        assert!(
+            matches!(got, Dial::Rejected { .. }),
+            "{status} {body} read as {got:?}"
+        );
+    }
+    let fatal = [
+        (401, json!({"success": false, "message": "bad key"}), 77),
+        (403, json!({"success": false}), 77),
+        (426, json!({"success": false}), 76),
+        (402, json!({"success": false}), 69),
+        (400, json!({"success": false, "message": "余额不足"}), 69),
+        (
+            200,
+            json!({"success": false, "message": "insufficient balance"}),
+            69,
+        ),
+        (404, json!({"detail": "Not Found"}), 78),
+    ];
+    for (status, body, code) in fatal {
+        match answer(status, body.clone()).await {
+            Dial::Fatal { error, .. } => {
+                assert_eq!(error.exit_code(), code, "{status} {body}: {error}")
+            }
+            other => panic!("{status} {body} read as {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_echoed_by_the_provider_is_blanked_before_anyone_sees_it() {
+    let body = json!({"success": false, "message": "unknown key aicall_k3y_for_tests"}).to_string();
+    let url = serve(401, &[], body, Duration::ZERO).await;
+    match dial(&url, Duration::from_secs(5)).await {
+        Dial::Fatal {
+            error: error @ Error::AuthRejected { .. },
+            answer,
+        } => {
+            assert!(!error.to_string().contains("k3y"), "{error}");
+            assert!(!answer.unwrap().body.contains("k3y"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A provider that takes three calls and then reports an empty account: the run stops within
+/// the requests already in flight, says why, and the calls it made are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balance_error_stops_the_run_at_once() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let app = Router::new().route(
+        INITIATE_PATH,
+        post(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 3 {
+                    (
+                        StatusCode::OK,
+                        json!({"success": true, "call_ids": [format!("call-{n}")]}).to_string(),
+                    )
+                } else {
+                    (
+                        StatusCode::PAYMENT_REQUIRED,
+                        json!({"success": false, "message": "余额不足"}).to_string(),
+                    )
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let ws = Workspace::new();
+    ws.contacts(30);
+    let campaign = ws.campaign("");
+    let home = ws.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        bin()
+            .args(["run", campaign.to_str().unwrap(), "--base-url", &url])
+            .env("STEPONEAI_API_KEY", "k")
+            .env("HOME", home)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_exit(&out, 69);
+    assert!(
+        text(&out.stderr).contains("no credit left"),
+        "{}",
+        text(&out.stderr)
+    );
+    let requests = seen.load(Ordering::SeqCst);
+    assert!(
+        requests <= 3 + 4,
+        "at most the calls in flight after the first refusal ({requests} requests)"
+    );
+    let export = ws.export(&ws.path("campaign.yaml"));
+    assert_eq!(
+        export
+            .iter()
+            .filter(|r| r["call_state"] == "dialed")
+            .count(),
+        3,
+        "the three placed calls are kept"
+    );
+    assert_eq!(
+        export
+            .iter()
+            .filter(|r| r["call_state"] == "pending")
+            .count(),
+        27
+    );
 }

@@ -7,7 +7,7 @@ use crate::harness::{KEY, Sim, Workspace, assert_exit, bin};
 
 #[test]
 fn killed_mid_run_then_resumed_dials_nobody_twice_and_loses_no_call_id() {
-    let sim = Sim::start(&["--latency", "5ms"]);
+    let sim = Sim::start(&["--answer-delay", "150ms"]);
     let ws = Workspace::new();
     let phones = ws.contacts(60);
     let campaign = ws.campaign("");
