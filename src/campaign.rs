@@ -88,8 +88,8 @@ pub struct Limits {
     pub concurrency: u32,
 }
 
-/// When to ask for a call's result: first after `interval`, then at doubling spacing up to one
-/// minute, for at most `horizon` in one run.
+/// When to ask for a call's result: first after `interval`, then at doubling spacing up to
+/// twelve times that (one minute at most), for at most `horizon` in one run.
 #[derive(Debug, Clone, Copy)]
 pub struct PollPolicy {
     pub interval: Duration,
@@ -235,7 +235,8 @@ impl Campaign {
             timeout,
             poll: PollPolicy {
                 interval,
-                max_interval: interval.max(Duration::from_secs(60)),
+                // 5s doubles up to a minute; a faster first poll keeps the same shape.
+                max_interval: (interval * 12).min(Duration::from_secs(60)).max(interval),
                 horizon: raw.api.poll_horizon.unwrap_or(Duration::from_secs(30 * 60)),
             },
             limits: Limits { rate, concurrency },
