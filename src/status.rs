@@ -71,7 +71,7 @@ impl Status {
             "started": self.started,
             "simulated": self.simulated,
             "total": self.total(),
-            "states": states,
+            "counts": states,
             "awaiting_result": self.count(CallState::Dialed),
             "complete": self.started && unfinished == 0,
         })

@@ -172,8 +172,8 @@ fn status_json_counts_every_state() {
     let after: serde_json::Value =
         serde_json::from_slice(&ws.stepcall(&["status", campaign, "--json"]).stdout).unwrap();
     assert_eq!(after["total"], 6);
-    assert_eq!(after["states"]["invalid"], 1);
-    assert_eq!(after["states"]["duplicate"], 1);
-    assert_eq!(after["states"]["pending"], 0);
+    assert_eq!(after["counts"]["invalid"], 1);
+    assert_eq!(after["counts"]["duplicate"], 1);
+    assert_eq!(after["counts"]["pending"], 0);
     assert_eq!(after["complete"], true);
 }

@@ -63,7 +63,7 @@ fn a_wrong_key_stops_the_run_with_a_clear_message_and_dials_nobody() {
     let status: serde_json::Value =
         serde_json::from_slice(&ws.stepcall(&["status", campaign, "--json"]).stdout).unwrap();
     assert_eq!(
-        status["states"]["pending"], 10,
+        status["counts"]["pending"], 10,
         "nobody is marked dialled: {status}"
     );
 
