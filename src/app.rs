@@ -255,6 +255,9 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
         ("--rate-429", args.rate_429),
         ("--rate-500", args.rate_500),
         ("--rate-drop", args.rate_drop),
+        ("--rate-slow", args.rate_slow),
+        ("--rate-garbled", args.rate_garbled),
+        ("--rate-huge", args.rate_huge),
     ] {
         if !(0.0..=1.0).contains(&share) {
             return Err(Error::Usage {
@@ -263,6 +266,14 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
             });
         }
     }
+    if args.rate_drop + args.rate_slow + args.rate_garbled + args.rate_huge > 1.0 {
+        return Err(Error::Usage {
+            message:
+                "--rate-drop, --rate-slow, --rate-garbled and --rate-huge add up to more than 1"
+                    .into(),
+            help: "they share the accepted calls between them; lower some of them".into(),
+        });
+    }
     let config = SimConfig {
         key: args.key,
         journal: args.journal,
@@ -270,9 +281,14 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
         answer_delay: args.answer_delay,
         record_delay: args.record_delay,
         rate_429: args.rate_429,
-        retry_after: args.retry_after,
+        retry_after: (!args.no_retry_after).then_some(args.retry_after),
         rate_500: args.rate_500,
+        html_errors: args.html_errors,
         rate_drop: args.rate_drop,
+        rate_slow: args.rate_slow,
+        slow_delay: args.slow_delay,
+        rate_garbled: args.rate_garbled,
+        rate_huge: args.rate_huge,
         seed: args.seed,
     };
     let runtime = runtime()?;

@@ -109,12 +109,29 @@ pub struct SimArgs {
     /// The Retry-After sent with a 429.
     #[arg(long, default_value = "1s", value_parser = duration::parse)]
     pub retry_after: Duration,
-    /// Share of requests answered 500 (0 to 1).
+    /// Send 429s without a Retry-After header.
+    #[arg(long)]
+    pub no_retry_after: bool,
+    /// Share of requests answered 500, 502, 503 or 504 (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub rate_500: f64,
-    /// Share of accepted calls whose answer is cut off (0 to 1).
+    /// Give 5xx answers an HTML body, as a gateway would.
+    #[arg(long)]
+    pub html_errors: bool,
+    /// Share of accepted calls whose answer is cut off by a connection reset (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub rate_drop: f64,
+    /// Share of accepted calls answered only after --slow-delay (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_slow: f64,
+    #[arg(long, default_value = "60s", value_parser = duration::parse)]
+    pub slow_delay: Duration,
+    /// Share of accepted calls and record lookups answered with malformed JSON (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_garbled: f64,
+    /// Share of accepted calls answered with a body of several MiB (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_huge: f64,
     /// Seed for the fault and outcome dice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

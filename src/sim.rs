@@ -44,13 +44,22 @@ pub struct SimConfig {
     pub answer_delay: Duration,
     /// About how long after acceptance a call's record is ready (0.5 to 1.5 times this).
     pub record_delay: Duration,
-    /// Share of requests answered 429 with `Retry-After: retry_after`.
+    /// Share of requests answered 429, with `Retry-After: retry_after` when that is set.
     pub rate_429: f64,
-    pub retry_after: Duration,
-    /// Share of requests answered 500 (before anything is done).
+    pub retry_after: Option<Duration>,
+    /// Share of requests answered 500, 502, 503 or 504 (before anything is done).
     pub rate_500: f64,
+    /// Give those 5xx answers an HTML body, as a gateway would.
+    pub html_errors: bool,
     /// Share of accepted calls whose answer is cut off (the call is placed and journaled).
     pub rate_drop: f64,
+    /// Share of accepted calls answered only after `slow_delay` (past a client's timeout).
+    pub rate_slow: f64,
+    pub slow_delay: Duration,
+    /// Share of accepted calls (and of record lookups) answered with malformed JSON.
+    pub rate_garbled: f64,
+    /// Share of accepted calls answered with a body of several MiB.
+    pub rate_huge: f64,
     pub seed: u64,
 }
 
@@ -63,9 +72,14 @@ impl Default for SimConfig {
             answer_delay: Duration::ZERO,
             record_delay: Duration::from_secs(3),
             rate_429: 0.0,
-            retry_after: Duration::from_secs(1),
+            retry_after: Some(Duration::from_secs(1)),
             rate_500: 0.0,
+            html_errors: false,
             rate_drop: 0.0,
+            rate_slow: 0.0,
+            slow_delay: Duration::from_secs(60),
+            rate_garbled: 0.0,
+            rate_huge: 0.0,
             seed: 1,
         }
     }
@@ -241,21 +255,70 @@ impl Sim {
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many requests, slow down",
             );
-            let secs = self.config.retry_after.as_secs_f64();
-            let value = if secs.fract() == 0.0 {
-                format!("{secs:.0}")
-            } else {
-                format!("{secs:.3}")
-            };
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                value.parse().expect("a number is a header value"),
-            );
+            if let Some(wait) = self.config.retry_after {
+                let secs = wait.as_secs_f64();
+                let value = if secs.fract() == 0.0 {
+                    format!("{secs:.0}")
+                } else {
+                    format!("{secs:.3}")
+                };
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    value.parse().expect("a number is a header value"),
+                );
+            }
             return Some(response);
         }
-        (b < self.config.rate_500)
-            .then(|| refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"))
+        if b >= self.config.rate_500 {
+            return None;
+        }
+        let status = [500, 502, 503, 504][(b * 1e6) as usize % 4];
+        let status = StatusCode::from_u16(status).expect("a valid status");
+        Some(if self.config.html_errors {
+            let page = format!(
+                "<html><head><title>{status}</title></head><body><h1>{status}</h1><hr>nginx</body></html>"
+            );
+            (status, [(header::CONTENT_TYPE, "text/html")], page).into_response()
+        } else {
+            refuse(status, "internal server error")
+        })
     }
+
+    /// How the answer to an accepted call goes wrong, if it does.
+    fn mishap(&self, draw: f64) -> Option<Mishap> {
+        let c = &self.config;
+        let mut edge = 0.0;
+        for (share, mishap) in [
+            (c.rate_drop, Mishap::Reset),
+            (c.rate_slow, Mishap::Slow),
+            (c.rate_garbled, Mishap::Garbled),
+            (c.rate_huge, Mishap::Huge),
+        ] {
+            edge += share;
+            if draw < edge {
+                return Some(mishap);
+            }
+        }
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mishap {
+    /// The connection breaks before the answer is complete.
+    Reset,
+    Slow,
+    Garbled,
+    Huge,
+}
+
+fn garbled() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"success": true, "call_ids": ["#,
+    )
+        .into_response()
 }
 
 fn valid_number(phone: &str) -> bool {
@@ -302,7 +365,7 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
         .get(wire::IDEMPOTENCY_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let (call_ids, drop_answer) = {
+    let (call_ids, mishap) = {
         let mut st = sim.state.lock().expect("simulator state");
         let mut ids = Vec::new();
         for phone in &phones {
@@ -359,19 +422,29 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
             ids.push(call_id);
         }
         st.draws += 1;
-        let drop_answer = unit(sim.config.seed ^ 0xd409, st.draws) < sim.config.rate_drop;
-        (ids, drop_answer)
+        (ids, sim.mishap(unit(sim.config.seed ^ 0xd409, st.draws)))
     };
     tokio::time::sleep(sim.config.answer_delay).await;
-    if drop_answer {
-        // The call is placed, but the connection breaks before the answer is complete.
-        let broken = futures_util::stream::once(async {
-            Err::<Bytes, std::io::Error>(std::io::Error::other("dropped"))
-        });
-        return Response::builder()
-            .status(StatusCode::OK)
-            .body(Body::from_stream(broken))
-            .expect("a valid response");
+    match mishap {
+        Some(Mishap::Reset) => {
+            let broken = futures_util::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::other("reset"))
+            });
+            return Response::builder()
+                .status(StatusCode::OK)
+                .body(Body::from_stream(broken))
+                .expect("a valid response");
+        }
+        Some(Mishap::Slow) => tokio::time::sleep(sim.config.slow_delay).await,
+        Some(Mishap::Garbled) => return garbled(),
+        Some(Mishap::Huge) => {
+            let padding = "x".repeat(4 << 20);
+            return answer(
+                StatusCode::OK,
+                json!({"success": true, "call_ids": call_ids, "padding": padding}),
+            );
+        }
+        None => {}
     }
     answer(
         StatusCode::OK,
@@ -386,6 +459,14 @@ async fn search(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
     }
     if let Some(fault) = sim.fault() {
         return fault;
+    }
+    let garble = {
+        let mut st = sim.state.lock().expect("simulator state");
+        st.draws += 1;
+        unit(sim.config.seed ^ 0x9a7b, st.draws) < sim.config.rate_garbled
+    };
+    if garble {
+        return garbled();
     }
     let request: SearchRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,

@@ -114,13 +114,22 @@ impl Workspace {
         path
     }
 
-    /// A campaign named `name` over `contacts.csv`, fast timings, and `extra` YAML lines.
+    /// A campaign over `contacts.csv` with fast timings and `extra` YAML lines.
     pub fn campaign(&self, extra: &str) -> PathBuf {
+        self.campaign_with(
+            "{ timeout: 5s, poll_interval: 50ms }",
+            "{ calls_per_second: 200, concurrency: 4 }",
+            extra,
+        )
+    }
+
+    /// A campaign with its own `api:` and `limits:` blocks.
+    pub fn campaign_with(&self, api: &str, limits: &str, extra: &str) -> PathBuf {
         self.write(
             "campaign.yaml",
             &format!(
                 "name: test-campaign\ncontacts: contacts.csv\nuser_requirement: \"{TEMPLATE}\"\n\
-                 api: {{ timeout: 5s, poll_interval: 50ms }}\nlimits: {{ calls_per_second: 200, concurrency: 4 }}\n{extra}"
+                 api: {api}\nlimits: {limits}\n{extra}"
             ),
         )
     }

@@ -9,4 +9,5 @@ mod client;
 mod crash;
 mod end_to_end;
 mod faults;
+mod hostile;
 mod validate;

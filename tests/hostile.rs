@@ -1,0 +1,153 @@
+//! A provider that misbehaves in every way we can produce: the run still finishes with every
+//! contact accounted for, nobody rung twice, and only provable refusals retried.
+
+use std::collections::HashMap;
+
+use crate::harness::{Sim, Workspace, assert_exit, text};
+
+const FINAL: [&str; 5] = ["answered", "no_answer", "busy", "failed", "uncertain"];
+
+/// The checks every hostile run must pass; returns how many contacts ended uncertain.
+fn accounted_for(sim: &Sim, ws: &Workspace, phones: &[String]) -> usize {
+    let counts = sim.dial_counts();
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "a number was dialled twice: {counts:?}"
+    );
+    let export = ws.export(&ws.path("campaign.yaml"));
+    let by_phone: HashMap<&str, &HashMap<String, String>> = export
+        .iter()
+        .filter(|r| r["call_state"] != "duplicate")
+        .map(|r| (r["phone"].as_str(), r))
+        .collect();
+    for phone in phones {
+        let row = by_phone[phone.as_str()];
+        assert!(
+            FINAL.contains(&row["call_state"].as_str()),
+            "{phone} ended {row:?}"
+        );
+        if row["call_state"] == "uncertain" {
+            assert!(
+                !row["call_error"].is_empty(),
+                "an uncertain contact says why: {row:?}"
+            );
+        }
+    }
+    for entry in sim.journal() {
+        let row = by_phone[entry["phone"].as_str().unwrap()];
+        if row["call_state"] != "uncertain" {
+            assert_eq!(
+                row["call_id"],
+                entry["call_id"].as_str().unwrap(),
+                "the call id is kept: {row:?}"
+            );
+        }
+    }
+    let not_dialled: Vec<&String> = phones
+        .iter()
+        .filter(|p| !counts.contains_key(p.as_str()))
+        .collect();
+    for phone in not_dialled {
+        assert_eq!(
+            by_phone[phone.as_str()]["call_state"],
+            "uncertain",
+            "{phone} was never accepted, so only a 5xx explains it"
+        );
+    }
+    export
+        .iter()
+        .filter(|r| r["call_state"] == "uncertain")
+        .count()
+}
+
+#[test]
+fn every_fault_at_once_loses_and_duplicates_nothing() {
+    let sim = Sim::start(&[
+        "--rate-429",
+        "0.15",
+        "--retry-after",
+        "10ms",
+        "--rate-500",
+        "0.1",
+        "--html-errors",
+        "--rate-drop",
+        "0.05",
+        "--rate-slow",
+        "0.05",
+        "--slow-delay",
+        "3s",
+        "--rate-garbled",
+        "0.05",
+        "--rate-huge",
+        "0.03",
+        "--seed",
+        "7",
+    ]);
+    let ws = Workspace::new();
+    let phones = ws.contacts(80);
+    ws.campaign_with(
+        "{ timeout: 700ms, poll_interval: 50ms }",
+        "{ calls_per_second: 500, concurrency: 8 }",
+        "",
+    );
+    let out = ws.run(&sim, &["run", ws.path("campaign.yaml").to_str().unwrap()]);
+    assert_exit(&out, 0);
+    let uncertain = accounted_for(&sim, &ws, &phones);
+    assert!(uncertain > 0, "some answers were lost on the way");
+    assert!(
+        uncertain < 40,
+        "most calls went through ({uncertain} uncertain)"
+    );
+}
+
+#[test]
+fn a_429_storm_without_retry_after_backs_off_and_finishes() {
+    let sim = Sim::start(&["--rate-429", "0.2", "--no-retry-after", "--seed", "3"]);
+    let ws = Workspace::new();
+    let phones = ws.contacts(12);
+    let campaign = ws.campaign("");
+    let out = ws.run(&sim, &["run", campaign.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stderr).contains("HTTP 429"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        accounted_for(&sim, &ws, &phones),
+        0,
+        "a refusal is never uncertain"
+    );
+    assert_eq!(sim.journal().len(), 12);
+}
+
+#[test]
+fn failing_polls_are_asked_again_until_every_result_is_in() {
+    let sim = Sim::start(&["--rate-500", "0.3", "--rate-garbled", "0.2", "--seed", "11"]);
+    let ws = Workspace::new();
+    let phones = ws.contacts(20);
+    let campaign = ws.campaign("");
+    assert_exit(&ws.run(&sim, &["run", campaign.to_str().unwrap()]), 0);
+    accounted_for(&sim, &ws, &phones);
+    let db = rusqlite::Connection::open(ws.path("campaign.db")).unwrap();
+    let failed_polls: i64 = db
+        .query_row(
+            "SELECT count(*) FROM answers WHERE kind = 'search' AND (http_status >= 500 OR body NOT LIKE '{%}')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(failed_polls > 0, "some polls failed");
+    let (with_id, with_result): (i64, i64) = db
+        .query_row(
+            "SELECT count(call_id), count(status_raw) FROM attempts",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(with_id > 0);
+    assert_eq!(
+        with_result, with_id,
+        "every call with an id got its result in the end"
+    );
+}
