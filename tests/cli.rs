@@ -150,21 +150,3 @@ fn call_wait_and_callinfo_report_a_clear_end_state() {
         text(&out.stderr)
     );
 }
-
-#[test]
-fn a_second_concurrent_run_is_refused() {
-    let ws = Workspace::new();
-    ws.contacts(2);
-    let campaign = ws.campaign("");
-    let db = ws.path("campaign.db");
-    // Hold the lock the way a running `run` does.
-    let lock = std::fs::File::create(format!("{}.lock", db.display())).unwrap();
-    lock.lock().unwrap();
-    let out = ws.stepcall(&["run", campaign.to_str().unwrap(), "--simulate"]);
-    assert_exit(&out, 75);
-    assert!(
-        text(&out.stderr).contains("in progress"),
-        "{}",
-        text(&out.stderr)
-    );
-}

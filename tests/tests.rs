@@ -10,4 +10,5 @@ mod crash;
 mod end_to_end;
 mod faults;
 mod hostile;
+mod signals;
 mod validate;
