@@ -11,4 +11,5 @@ mod end_to_end;
 mod faults;
 mod hostile;
 mod signals;
+mod storage;
 mod validate;
