@@ -96,7 +96,14 @@ impl Client {
         &self.base_url
     }
 
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+    /// A POST with the key header. With `-v`, the request is logged, the key as `[redacted]`.
+    fn post(&self, path: &str, body: &impl serde::Serialize) -> reqwest::RequestBuilder {
+        tracing::debug!(
+            "POST {}{path} {}: [redacted] body: {}",
+            self.base_url,
+            wire::API_KEY_HEADER,
+            serde_json::to_string(body).unwrap_or_default()
+        );
         self.http
             .post(format!("{}{path}", self.base_url))
             .header(wire::API_KEY_HEADER, self.key.expose())
@@ -106,7 +113,7 @@ impl Client {
     /// Asks the provider to place one call. Never retried here.
     pub async fn initiate(&self, request: &InitiateRequest, idempotency_key: &str) -> Dial {
         let sent = self
-            .post(wire::INITIATE_PATH)
+            .post(wire::INITIATE_PATH, request)
             .header(wire::IDEMPOTENCY_HEADER, idempotency_key)
             .json(request)
             .send()
@@ -146,13 +153,16 @@ impl Client {
 
     /// Reads an answer, with any echo of the key blanked out before anyone stores or shows it.
     async fn read(&self, response: reqwest::Response) -> Result<String, String> {
+        let status = response.status().as_u16();
         let body = read_capped(response).await?;
         let key = self.key.expose();
-        Ok(if key.len() >= 4 && body.contains(key) {
+        let body = if key.len() >= 4 && body.contains(key) {
             body.replace(key, "[redacted]")
         } else {
             body
-        })
+        };
+        tracing::debug!("HTTP {status}: {:.300}", body);
+        Ok(body)
     }
 
     /// Asks for a call's record. A failure here never loses the call: the caller asks again.
@@ -160,7 +170,12 @@ impl Client {
         let request = SearchRequest {
             call_id: call_id.to_string(),
         };
-        let response = match self.post(wire::SEARCH_PATH).json(&request).send().await {
+        let response = match self
+            .post(wire::SEARCH_PATH, &request)
+            .json(&request)
+            .send()
+            .await
+        {
             Ok(response) => response,
             Err(e) => {
                 return Poll::Failed {
