@@ -214,74 +214,115 @@ async fn a_key_echoed_by_the_provider_is_blanked_before_anyone_sees_it() {
     }
 }
 
-/// A provider that takes three calls and then reports an empty account: the run stops within
-/// the requests already in flight, says why, and the calls it made are kept.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_balance_error_stops_the_run_at_once() {
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = seen.clone();
-    let app = Router::new().route(
-        INITIATE_PATH,
-        post(move || {
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            async move {
-                if n < 3 {
-                    (
-                        StatusCode::OK,
-                        json!({"success": true, "call_ids": [format!("call-{n}")]}).to_string(),
-                    )
-                } else {
-                    (
-                        StatusCode::PAYMENT_REQUIRED,
-                        json!({"success": false, "message": "余额不足"}).to_string(),
-                    )
-                }
+/// A provider that takes three calls, then gives `status` to every call until `fixed` is set.
+struct Flaky {
+    url: String,
+    fixed: Arc<std::sync::atomic::AtomicBool>,
+    requests: Arc<AtomicUsize>,
+    accepted: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn flaky(status: u16, message: &'static str) -> Flaky {
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (f, r, a) = (fixed.clone(), requests.clone(), accepted.clone());
+    let initiate = move |body: axum::Json<serde_json::Value>| {
+        let n = r.fetch_add(1, Ordering::SeqCst);
+        let ok = n < 3 || f.load(Ordering::SeqCst);
+        if ok {
+            a.lock()
+                .unwrap()
+                .push(body["phones"].as_str().unwrap().to_string());
+        }
+        async move {
+            if ok {
+                (
+                    StatusCode::OK,
+                    json!({"success": true, "call_ids": [format!("call-{n}")]}).to_string(),
+                )
+            } else {
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    json!({"success": false, "message": message}).to_string(),
+                )
             }
-        }),
-    );
+        }
+    };
+    let search = || async {
+        json!({"success": true, "call_status": "completed", "duration_seconds": 30}).to_string()
+    };
+    let app = Router::new()
+        .route(INITIATE_PATH, post(initiate))
+        .route(stepcall::wire::SEARCH_PATH, post(search));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Flaky {
+        url,
+        fixed,
+        requests,
+        accepted,
+    }
+}
 
-    let ws = Workspace::new();
-    ws.contacts(30);
-    let campaign = ws.campaign("");
-    let home = ws.dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        bin()
-            .args(["run", campaign.to_str().unwrap(), "--base-url", &url])
-            .env("STEPONEAI_API_KEY", "k")
-            .env("HOME", home)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert_exit(&out, 69);
-    assert!(
-        text(&out.stderr).contains("no credit left"),
-        "{}",
-        text(&out.stderr)
-    );
-    let requests = seen.load(Ordering::SeqCst);
-    assert!(
-        requests <= 3 + 4,
-        "at most the calls in flight after the first refusal ({requests} requests)"
-    );
-    let export = ws.export(&ws.path("campaign.yaml"));
-    assert_eq!(
-        export
-            .iter()
-            .filter(|r| r["call_state"] == "dialed")
-            .count(),
-        3,
-        "the three placed calls are kept"
-    );
-    assert_eq!(
-        export
-            .iter()
-            .filter(|r| r["call_state"] == "pending")
-            .count(),
-        27
-    );
+/// Fatal answers stop the run within the requests already in flight, say why and how to fix
+/// it, keep the calls already placed, and the next run after the fix resumes normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fatal_answers_stop_the_run_and_the_next_run_resumes() {
+    for (status, message, code, says) in [
+        (402, "余额不足", 69, "no credit left"),
+        (401, "invalid api key", 77, "rejected the API key"),
+        (403, "forbidden", 77, "rejected the API key"),
+        (426, "upgrade required", 76, "protocol version"),
+    ] {
+        let provider = flaky(status, message).await;
+        let ws = Workspace::new();
+        let phones = ws.contacts(30);
+        let campaign = ws.campaign("");
+        let (url, home, c) = (
+            provider.url.clone(),
+            ws.dir.path().to_path_buf(),
+            campaign.clone(),
+        );
+        let run = move || {
+            bin()
+                .args(["run", c.to_str().unwrap(), "--base-url", &url])
+                .env("STEPONEAI_API_KEY", "k")
+                .env("HOME", &home)
+                .output()
+                .unwrap()
+        };
+        let first = run.clone();
+        let out = tokio::task::spawn_blocking(first).await.unwrap();
+        assert_exit(&out, code);
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(says) && stderr.contains("run the same command again"),
+            "HTTP {status}: {stderr}"
+        );
+        let requests = provider.requests.load(Ordering::SeqCst);
+        assert!(
+            requests <= 3 + 4,
+            "HTTP {status}: at most the calls in flight after the first refusal ({requests})"
+        );
+        let export = ws.export(&campaign);
+        assert_eq!(
+            export.iter().filter(|r| !r["call_id"].is_empty()).count(),
+            3,
+            "HTTP {status}: the placed calls are kept"
+        );
+
+        provider.fixed.store(true, Ordering::SeqCst);
+        let out = tokio::task::spawn_blocking(run).await.unwrap();
+        assert_exit(&out, 0);
+        let mut accepted = provider.accepted.lock().unwrap().clone();
+        accepted.sort();
+        let mut expected = phones.clone();
+        expected.sort();
+        assert_eq!(
+            accepted, expected,
+            "HTTP {status}: every contact dialled exactly once across both runs"
+        );
+    }
 }
