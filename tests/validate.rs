@@ -96,3 +96,28 @@ fn a_column_named_like_an_export_column_is_refused() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_list_that_breaks_at_its_last_row_is_refused_whole_and_dials_nobody() {
+    let ws = Workspace::new();
+    ws.contacts(20);
+    let mut csv = std::fs::read_to_string(ws.path("contacts.csv")).unwrap();
+    csv.push_str("ragged,13912345678\n");
+    ws.write("contacts.csv", &csv);
+    let campaign = ws.campaign("");
+    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("line 24"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ws.stepcall(&["run", campaign.to_str().unwrap(), "--simulate"]);
+    assert_exit(&out, 2);
+    let status: serde_json::Value = serde_json::from_slice(
+        &ws.stepcall(&["status", campaign.to_str().unwrap(), "--json"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(status["total"], 0, "nothing half-imported: {status}");
+}
