@@ -66,6 +66,9 @@ fn dispatch(command: Command) -> Result<u8> {
             cmd_export(&Campaign::load(&campaign)?, output.as_deref())
         }
         Command::Sim(args) => cmd_sim(args),
+        Command::Suppress { campaign, phones } => {
+            cmd_suppress(&Campaign::load(&campaign)?, &phones)
+        }
         Command::Call(args) => cmd_call(args),
         Command::Callinfo(args) => cmd_callinfo(args),
     }
@@ -157,7 +160,41 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
         redial_uncertain: args.redial_uncertain,
         no_wait: args.no_wait,
         accept_changes: args.accept_changes,
+        max_calls: args.max_calls,
+        max_duration: args.max_duration,
+        wait_for_window: args.wait_for_window,
     })?;
+    let local = |t: jiff::Timestamp| {
+        report
+            .hours
+            .local(t)
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    };
+    let waiting =
+        report.count(CallState::Pending) + report.count(CallState::Dialed) + report.redials_waiting;
+    if args.json {
+        let status = Status {
+            campaign: report.campaign.clone(),
+            database: report.database.clone(),
+            started: true,
+            simulated: report.simulated,
+            counts: CallState::ALL
+                .iter()
+                .map(|s| (*s, report.count(*s)))
+                .collect(),
+        };
+        let mut json = status.to_json();
+        json["redials_waiting"] = report.redials_waiting.into();
+        json["next_due"] = report
+            .next_due
+            .map(|t| report.hours.local(t).to_string())
+            .into();
+        json["stopped"] = report.halt.as_ref().map(|h| h.to_string()).into();
+        json["complete"] = (waiting == 0 && report.count(CallState::Dialing) == 0).into();
+        println!("{json}");
+        return Ok(exit::SUCCESS);
+    }
     let label = if report.simulated {
         " (simulated: no real call was made)"
     } else {
@@ -173,10 +210,19 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
     }
     let awaiting = report.count(CallState::Dialed);
     let pending = report.count(CallState::Pending);
+    if let Some(halt) = &report.halt {
+        println!("  dialing stopped: {halt}");
+    }
+    if report.redials_waiting > 0 {
+        println!("  {} waiting to redial", report.redials_waiting);
+    }
     if awaiting > 0 || pending > 0 {
         println!(
             "  {awaiting} awaiting a result, {pending} not dialled yet: run the same command again to continue"
         );
+    }
+    if let Some(due) = report.next_due {
+        println!("  next call due: {}", local(due));
     }
     println!("  state database: {}", report.database.display());
     println!(
@@ -236,6 +282,26 @@ fn cmd_export(campaign: &Campaign, output: Option<&Path>) -> Result<u8> {
             eprintln!("wrote {n} contacts to {}", path.display());
         }
     }
+    Ok(exit::SUCCESS)
+}
+
+fn cmd_suppress(campaign: &Campaign, raw: &[String]) -> Result<u8> {
+    let phones = raw
+        .iter()
+        .map(|p| {
+            crate::phone::normalize(p).map_err(|reason| Error::Usage {
+                message: format!("{p:?} cannot be suppressed: {reason}"),
+                help: "give numbers as they would be dialled, e.g. 13800138000".into(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut store = Store::open(&campaign.state_path, true)?;
+    let added = store.suppress(&phones, "stepcall suppress")?;
+    println!(
+        "{added} numbers added to the do-not-call list of `{}` ({} already on it)",
+        campaign.name,
+        phones.len() as u64 - added
+    );
     Ok(exit::SUCCESS)
 }
 

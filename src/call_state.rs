@@ -14,6 +14,8 @@ pub enum CallState {
     Invalid,
     /// An earlier row has the same normalised number.
     Duplicate,
+    /// The number is on a do-not-call list.
+    Suppressed,
     /// An attempt is committed and its request may be on the wire.
     Dialing,
     /// The request may have reached the provider but no call id came back: never redialled
@@ -32,10 +34,11 @@ pub enum CallState {
 }
 
 impl CallState {
-    pub const ALL: [CallState; 12] = [
+    pub const ALL: [CallState; 13] = [
         CallState::Pending,
         CallState::Invalid,
         CallState::Duplicate,
+        CallState::Suppressed,
         CallState::Dialing,
         CallState::Uncertain,
         CallState::Dialed,
@@ -52,6 +55,7 @@ impl CallState {
             CallState::Pending => "pending",
             CallState::Invalid => "invalid",
             CallState::Duplicate => "duplicate",
+            CallState::Suppressed => "suppressed",
             CallState::Dialing => "dialing",
             CallState::Uncertain => "uncertain",
             CallState::Dialed => "dialed",

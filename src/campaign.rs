@@ -12,8 +12,10 @@ use std::time::Duration;
 use miette::{NamedSource, SourceSpan};
 use serde::{Deserialize, Serialize};
 
+use crate::call_state::CallState;
 use crate::duration;
 use crate::errors::{Error, Result};
+use crate::hours::{Hours, RawHours};
 
 /// The real provider, used when neither the campaign, the environment nor a flag names another.
 pub const DEFAULT_BASE_URL: &str = "https://open-skill-api.steponeai.com";
@@ -34,6 +36,21 @@ struct RawCampaign {
     limits: RawLimits,
     #[serde(default)]
     state: Option<PathBuf>,
+    #[serde(default)]
+    hours: Option<RawHours>,
+    #[serde(default)]
+    redial: Option<RawRedial>,
+    #[serde(default)]
+    suppress: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedial {
+    max_attempts: Option<u32>,
+    when: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    after: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +71,7 @@ struct RawLimits {
     calls_per_minute: Option<u32>,
     calls_per_second: Option<u32>,
     concurrency: Option<u32>,
+    daily_max: Option<u32>,
 }
 
 /// Options passed through to `initiate_call` unchanged. They are part of every request, so they
@@ -86,6 +104,17 @@ pub struct Rate {
 pub struct Limits {
     pub rate: Rate,
     pub concurrency: u32,
+    /// Calls per calendar day in the campaign's time zone, counted across runs.
+    pub daily_max: Option<u32>,
+}
+
+/// Which outcomes are tried again, how often and how far apart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redial {
+    /// Including the first call; 1 means no redial.
+    pub max_attempts: u32,
+    pub when: Vec<CallState>,
+    pub after: Duration,
 }
 
 /// When to ask for a call's result: first after `interval`, then at doubling spacing up to
@@ -111,6 +140,10 @@ pub struct Campaign {
     pub poll: PollPolicy,
     pub limits: Limits,
     pub state_path: PathBuf,
+    pub hours: Hours,
+    pub redial: Redial,
+    /// Do-not-call lists: CSV files with a phone column, or one number a line.
+    pub suppress: Vec<PathBuf>,
 }
 
 impl Campaign {
@@ -218,6 +251,48 @@ impl Campaign {
                 "use an interval such as 5s",
             ));
         }
+        let hours = Hours::from_raw(raw.hours)
+            .map_err(|m| invalid(m, "see \"Calling hours\" in the README"))?;
+        let redial = match raw.redial {
+            None => Redial {
+                max_attempts: 1,
+                when: Vec::new(),
+                after: Duration::from_secs(2 * 3600),
+            },
+            Some(r) => {
+                let when = r
+                    .when
+                    .unwrap_or_else(|| vec!["no_answer".into(), "busy".into()])
+                    .iter()
+                    .map(|w| match CallState::parse(w.trim()) {
+                        Some(
+                            s @ (CallState::NoAnswer
+                            | CallState::Busy
+                            | CallState::Failed
+                            | CallState::Unknown),
+                        ) => Ok(s),
+                        _ => Err(invalid(
+                            format!(
+                                "`{w}` in redial.when is not an outcome that can be tried again"
+                            ),
+                            "use no_answer, busy, failed or unknown",
+                        )),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let max_attempts = r.max_attempts.unwrap_or(3);
+                if max_attempts == 0 {
+                    return Err(invalid(
+                        "`redial.max_attempts` is 0".into(),
+                        "it counts the first call too: use 1 for no redial",
+                    ));
+                }
+                Redial {
+                    max_attempts,
+                    when,
+                    after: r.after.unwrap_or(Duration::from_secs(2 * 3600)),
+                }
+            }
+        };
         let dir = path.parent().unwrap_or(Path::new("."));
         let contacts = tidy(&dir.join(&raw.contacts));
         let state_path = match raw.state {
@@ -239,8 +314,15 @@ impl Campaign {
                 max_interval: (interval * 12).min(Duration::from_secs(60)).max(interval),
                 horizon: raw.api.poll_horizon.unwrap_or(Duration::from_secs(30 * 60)),
             },
-            limits: Limits { rate, concurrency },
+            limits: Limits {
+                rate,
+                concurrency,
+                daily_max: raw.limits.daily_max,
+            },
             state_path,
+            hours,
+            redial,
+            suppress: raw.suppress.iter().map(|p| tidy(&dir.join(p))).collect(),
         })
     }
 }

@@ -57,6 +57,12 @@ pub enum Command {
     },
     /// Serve the Stepone API simulator on loopback, for trying things by hand.
     Sim(SimArgs),
+    /// Put numbers on the campaign's do-not-call list; they are never dialled.
+    Suppress {
+        campaign: PathBuf,
+        #[arg(required = true)]
+        phones: Vec<String>,
+    },
     /// Place one call, like the skill's callout.sh.
     Call(CallArgs),
     /// Fetch one call's record, like the skill's callinfo.sh.
@@ -81,6 +87,18 @@ pub struct RunArgs {
     /// Run although the template, phone column or call options changed after calls were made.
     #[arg(long)]
     pub accept_changes: bool,
+    /// Start at most N calls in this run (0: import and check the list, dial nobody).
+    #[arg(long, value_name = "N")]
+    pub max_calls: Option<u64>,
+    /// Start no new call after this long, e.g. 45m.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    pub max_duration: Option<Duration>,
+    /// Outside calling hours, wait for the next window instead of exiting.
+    #[arg(long)]
+    pub wait_for_window: bool,
+    /// Print the summary as one line of JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,7 +19,9 @@ use tokio::time::Instant;
 
 use crate::campaign::{CallOptions, Rate};
 use crate::client::{Client, Dial};
+use crate::clock;
 use crate::errors::Error;
+use crate::gate::{Gate, Halt};
 use crate::progress::Progress;
 use crate::stop::Stop;
 use crate::store::{Awaiting, DialRecord, Dialable};
@@ -45,6 +47,7 @@ pub struct Dialer {
     pub concurrency: usize,
     pub stop: Stop,
     pub progress: Arc<Progress>,
+    pub gate: Arc<Gate>,
     limiter: DefaultDirectRateLimiter,
     pause: Mutex<Option<Instant>>,
 }
@@ -70,6 +73,7 @@ impl Dialer {
         concurrency: usize,
         stop: Stop,
         progress: Arc<Progress>,
+        gate: Arc<Gate>,
     ) -> Dialer {
         let calls = NonZeroU32::new(rate.calls).expect("the campaign checks the rate is positive");
         let quota = Quota::with_period(rate.per / calls.get())
@@ -83,20 +87,24 @@ impl Dialer {
             concurrency,
             stop,
             progress,
+            gate,
             limiter: RateLimiter::direct(quota),
             pause: Mutex::new(None),
         }
     }
 
-    /// Dials every pending contact once. Accepted calls go to `calls` for the poller.
+    /// Dials every contact that may be dialled now, once, until the list ends or the gate
+    /// closes. Accepted calls go to `calls` for the poller.
     pub async fn dial_all(self: Arc<Self>, calls: mpsc::UnboundedSender<Awaiting>) {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut tasks = JoinSet::new();
         let mut after = 0;
         'list: loop {
+            let queue = self.gate.queue.clone();
+            let now = clock::now().as_second();
             let batch = match self
                 .writer
-                .with(move |s| s.pending_after(after, BATCH))
+                .with(move |s| s.dialable_after(after, BATCH, &queue, now))
                 .await
             {
                 Ok(batch) => batch,
@@ -110,6 +118,9 @@ impl Dialer {
             }
             for contact in batch {
                 after = contact.contact_id;
+                if self.gate.closed().is_some() {
+                    break 'list;
+                }
                 let slot = tokio::select! {
                     slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
                     () = self.stop.raised() => break 'list,
@@ -153,6 +164,36 @@ impl Dialer {
         }
     }
 
+    /// Asks the gate whether a call may start now. Outside calling hours with
+    /// `--wait-for-window`, waits for the next window; otherwise closes the gate.
+    async fn admit(&self) -> bool {
+        loop {
+            match self.gate.admit(clock::now()) {
+                Ok(()) => return true,
+                Err(Halt::OutsideHours { opens: Some(opens) }) if self.gate.wait_for_window => {
+                    let wait = opens
+                        .duration_since(clock::now())
+                        .unsigned_abs()
+                        .max(Duration::from_millis(10));
+                    if self.gate.closed().is_none() {
+                        tracing::info!(
+                            "outside calling hours; waiting until {} for the next window",
+                            self.gate.hours.local(opens).strftime("%Y-%m-%d %H:%M %Z")
+                        );
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.stop.raised() => return false,
+                    }
+                }
+                Err(halt) => {
+                    self.gate.close(halt);
+                    return false;
+                }
+            }
+        }
+    }
+
     fn pause_for(&self, wait: Duration) {
         let until = Instant::now() + wait;
         let mut pause = self.pause.lock().expect("pause");
@@ -174,15 +215,22 @@ impl Dialer {
             if !self.wait_turn().await {
                 return;
             }
+            if !self.admit().await {
+                return;
+            }
             let (campaign, body, id) = (self.campaign.clone(), body.clone(), contact.contact_id);
+            let (queue, now) = (self.gate.queue.clone(), clock::now().as_second());
             let intent = match self
                 .writer
-                .with(move |s| s.begin_attempt(id, &campaign, &body))
+                .with(move |s| s.begin_attempt(id, &campaign, &body, &queue, now))
                 .await
             {
                 Ok(Some(intent)) => intent,
-                Ok(None) => return,
-                Err(e) => return self.stop.raise(e),
+                Ok(None) => return self.gate.give_back(),
+                Err(e) => {
+                    self.gate.give_back();
+                    return self.stop.raise(e);
+                }
             };
             if self.stop.is_raised() {
                 // The stop came while the intent was being written: nothing was sent.
@@ -194,7 +242,7 @@ impl Dialer {
                     .writer
                     .with(move |s| s.record_dial(intent.attempt_id, &record))
                     .await;
-                return;
+                return self.gate.give_back();
             }
             tracing::debug!("dialling {who} (attempt {})", intent.number);
             let (record, next) = match self
@@ -273,6 +321,7 @@ impl Dialer {
                     retry_after,
                     connected,
                 } => {
+                    self.gate.give_back();
                     refused += 1;
                     if !connected && refused >= MAX_UNREACHABLE_TRIES {
                         break;

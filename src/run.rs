@@ -17,8 +17,11 @@ use tokio::sync::mpsc;
 use crate::call_state::CallState;
 use crate::campaign::{Campaign, PollPolicy};
 use crate::client::Client;
+use crate::clock;
 use crate::dialer::Dialer;
 use crate::errors::{Error, Result};
+use crate::gate::{Budget, Gate, Halt};
+use crate::hours::Hours;
 use crate::plan::Plan;
 use crate::poller::Poller;
 use crate::progress::Progress;
@@ -26,8 +29,10 @@ use crate::run_lock::RunLock;
 use crate::secrets::ApiKey;
 use crate::sim::{self, SimConfig};
 use crate::stop::Stop;
+use crate::store::Queue;
 use crate::store::{ImportSummary, Mode, Store};
 use crate::writer::Writer;
+use jiff::Timestamp;
 
 /// Who receives the calls.
 pub enum Target {
@@ -46,6 +51,11 @@ pub struct RunSettings {
     pub no_wait: bool,
     /// Run although the template, phone column or call options changed after calls were made.
     pub accept_changes: bool,
+    /// `--max-calls`, `--max-duration`; `limits.daily_max` comes from the campaign.
+    pub max_calls: Option<u64>,
+    pub max_duration: Option<Duration>,
+    /// Outside calling hours, wait for the next window instead of exiting.
+    pub wait_for_window: bool,
 }
 
 pub struct RunReport {
@@ -55,6 +65,13 @@ pub struct RunReport {
     pub imported: ImportSummary,
     pub recovered: u64,
     pub counts: Vec<(CallState, u64)>,
+    /// Why dialing stopped before the list was done, if it did.
+    pub halt: Option<Halt>,
+    /// Contacts waiting for a redial.
+    pub redials_waiting: u64,
+    /// When the next call could be made (a window, a redial, tomorrow's quota), if any is owed.
+    pub next_due: Option<Timestamp>,
+    pub hours: Hours,
 }
 
 impl RunReport {
@@ -73,6 +90,9 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         redial_uncertain,
         no_wait,
         accept_changes,
+        max_calls,
+        max_duration,
+        wait_for_window,
     } = settings;
     let mode = match target {
         Target::Simulated => Mode::Simulated,
@@ -99,6 +119,16 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             "--accept-changes: contacts not dialled yet get the new settings ({})",
             changes.join("; ")
         );
+    }
+    for list in &campaign.suppress {
+        let numbers = crate::suppress::read_list(list, &campaign.phone_column)?;
+        let added = store.suppress(&numbers, &list.display().to_string())?;
+        if added > 0 {
+            tracing::info!(
+                "{}: {added} numbers added to the do-not-call list",
+                list.display()
+            );
+        }
     }
     let imported = store.import(&mut plan, !changes.is_empty())?;
     // Recorded after the import commits: if the import fails, the next run still sees the
@@ -130,6 +160,26 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         .iter()
         .find(|(s, _)| *s == CallState::Pending)
         .map_or(0, |(_, n)| *n);
+    let queue = Queue {
+        when: campaign.redial.when.clone(),
+        max_attempts: campaign.redial.max_attempts,
+        after_secs: campaign.redial.after.as_secs() as i64,
+    };
+    let started = clock::now();
+    let (day_start, day_end) = day_bounds(&campaign.hours, started);
+    let budget = Budget {
+        max_calls,
+        max_duration,
+        daily_max: campaign.limits.daily_max.map(u64::from),
+        today_so_far: store.calls_started_between(day_start, day_end)?,
+    };
+    let gate = Arc::new(Gate::new(
+        campaign.hours.clone(),
+        wait_for_window,
+        queue.clone(),
+        budget,
+        started,
+    ));
     let known = if no_wait {
         Vec::new()
     } else {
@@ -187,6 +237,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             campaign.limits.concurrency as usize,
             stop.clone(),
             progress.clone(),
+            gate.clone(),
         ));
         let (calls_tx, calls_rx) = mpsc::unbounded_channel();
         let dialing = tokio::spawn(dialer.dial_all(calls_tx));
@@ -221,14 +272,54 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     if let Some(reason) = stop.take_reason() {
         return Err(reason);
     }
+    let halt = gate.closed();
+    let counts = store.counts()?;
+    let pending = counts
+        .iter()
+        .find(|(s, _)| *s == CallState::Pending)
+        .map_or(0, |(_, n)| *n);
+    let (redials_waiting, redial_due) = store.redials_waiting(&queue)?;
+    let now = clock::now();
+    let dial_due = (pending > 0).then(|| match &halt {
+        Some(Halt::OutsideHours { opens }) => *opens,
+        Some(Halt::DailyMax(_)) => {
+            let (_, tomorrow) = day_bounds(&campaign.hours, now);
+            campaign
+                .hours
+                .next_open(Timestamp::from_second(tomorrow).unwrap_or(now))
+        }
+        _ => campaign.hours.next_open(now),
+    });
+    let redial_due = redial_due
+        .and_then(|t| Timestamp::from_second(t).ok())
+        .and_then(|t| campaign.hours.next_open(t.max(now)));
+    let next_due = [dial_due.flatten(), redial_due].into_iter().flatten().min();
     Ok(RunReport {
         campaign: campaign.name.clone(),
         database: campaign.state_path.clone(),
         simulated: mode == Mode::Simulated,
         imported,
         recovered,
-        counts: store.counts()?,
+        counts,
+        halt,
+        redials_waiting,
+        next_due,
+        hours: campaign.hours.clone(),
     })
+}
+
+/// The calendar day around `at` in the campaign's zone, as Unix seconds `[start, end)`.
+pub fn day_bounds(hours: &Hours, at: Timestamp) -> (i64, i64) {
+    let local = hours.local(at);
+    let start = local.start_of_day().map(|z| z.timestamp()).unwrap_or(at);
+    let end = local
+        .date()
+        .tomorrow()
+        .ok()
+        .and_then(|d| d.to_zoned(hours.zone().clone()).ok())
+        .map(|z| z.timestamp())
+        .unwrap_or(at);
+    (start.as_second(), end.as_second())
 }
 
 /// Ctrl-C or SIGTERM: stop starting calls, let the run wind down. A second one exits at once;

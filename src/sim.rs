@@ -388,7 +388,7 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
             );
             let entry = json!({
                 "seq": n,
-                "received_at": jiff::Timestamp::now().to_string(),
+                "received_at": crate::clock::now().to_string(),
                 "call_id": call_id,
                 "phone": phone,
                 "user_requirement": request.user_requirement,

@@ -23,7 +23,7 @@ use crate::plan::{Plan, Verdict, fnv1a};
 use crate::wire::CallResult;
 
 /// The schema version this build writes; see `migrate`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -70,6 +70,44 @@ CREATE TABLE answers (
 );
 CREATE INDEX answers_by_attempt ON answers(attempt_id);
 ";
+
+/// Version 2: times as Unix seconds for calling-hours arithmetic (redial spacing, daily caps),
+/// and the do-not-call numbers.
+const SCHEMA_V2: &str = "
+ALTER TABLE attempts ADD COLUMN started_unix INTEGER;   -- when the intent was committed
+ALTER TABLE attempts ADD COLUMN finished_unix INTEGER;  -- when its result arrived
+UPDATE attempts SET started_unix = unixepoch(started_at);
+UPDATE attempts SET finished_unix = unixepoch(updated_at) WHERE status_raw IS NOT NULL;
+CREATE INDEX attempts_by_start ON attempts(started_unix);
+CREATE TABLE suppressed (
+    phone    TEXT PRIMARY KEY,                      -- normalised, like contacts.phone
+    source   TEXT NOT NULL,                         -- the list file, or `stepcall suppress`
+    added_at TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Which contacts may be dialled now, besides the pending ones: those whose last outcome is
+/// in `when`, with fewer than `max_attempts` attempts, whose last result is `after_secs` old.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub when: Vec<CallState>,
+    pub max_attempts: u32,
+    pub after_secs: i64,
+}
+
+/// The SQL condition for "may be dialled now" over `contacts c`, with the `Queue` and the
+/// current Unix time bound as :when (a JSON array), :max, :after and :now.
+const DIALLABLE: &str = "(c.state = 'pending' OR (
+    c.state IN (SELECT value FROM json_each(:when))
+    AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent') < :max
+    AND coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after <= :now))";
+
+impl Queue {
+    fn when_json(&self) -> String {
+        serde_json::to_string(&self.when.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+            .expect("strings serialise")
+    }
+}
 
 /// `attempts.outcome` of a try that provably never reached the provider.
 const NOT_SENT: &str = "not_sent";
@@ -164,7 +202,7 @@ pub struct ExportRow {
 }
 
 fn now() -> String {
-    jiff::Timestamp::now().to_string()
+    crate::clock::now().to_string()
 }
 
 impl Store {
@@ -228,6 +266,14 @@ impl Store {
             tx.execute_batch(SCHEMA_V1)
                 .map_err(Error::state(&self.path))?;
             tx.pragma_update(None, "user_version", 1)
+                .map_err(Error::state(&self.path))?;
+            tx.commit().map_err(Error::state(&self.path))?;
+        }
+        if version < 2 {
+            let tx = self.conn.transaction().map_err(Error::state(&self.path))?;
+            tx.execute_batch(SCHEMA_V2)
+                .map_err(Error::state(&self.path))?;
+            tx.pragma_update(None, "user_version", 2)
                 .map_err(Error::state(&self.path))?;
             tx.commit().map_err(Error::state(&self.path))?;
         }
@@ -322,6 +368,9 @@ impl Store {
             let mut known = tx
                 .prepare("SELECT state FROM contacts WHERE fingerprint = ?1")
                 .map_err(db())?;
+            let mut dnc = tx
+                .prepare("SELECT source FROM suppressed WHERE phone = ?1")
+                .map_err(db())?;
             let mut same_phone = tx
                 .prepare(
                     "SELECT line FROM contacts
@@ -373,7 +422,23 @@ impl Store {
                                     "same number as an already imported contact (line {line})"
                                 )),
                             ),
-                            None => (Some(phone), Some(requirement), CallState::Pending, None),
+                            None => {
+                                let listed: Option<String> = dnc
+                                    .query_row([&phone], |r| r.get(0))
+                                    .optional()
+                                    .map_err(db())?;
+                                match listed {
+                                    Some(source) => (
+                                        Some(phone),
+                                        Some(requirement),
+                                        CallState::Suppressed,
+                                        Some(format!("on the do-not-call list ({source})")),
+                                    ),
+                                    None => {
+                                        (Some(phone), Some(requirement), CallState::Pending, None)
+                                    }
+                                }
+                            }
                         }
                     }
                 };
@@ -481,45 +546,81 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// Up to `limit` pending contacts with an id above `after`, in list order.
-    pub fn pending_after(&self, after: i64, limit: usize) -> Result<Vec<Dialable>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, phone, requirement FROM contacts WHERE state = 'pending' AND id > ?1 ORDER BY id LIMIT ?2")
-            .map_err(self.err())?;
+    /// Up to `limit` contacts that may be dialled now (pending, or due for a redial) with an
+    /// id above `after`, in list order.
+    pub fn dialable_after(
+        &self,
+        after: i64,
+        limit: usize,
+        queue: &Queue,
+        now: i64,
+    ) -> Result<Vec<Dialable>> {
+        let sql = format!(
+            "SELECT c.id, c.phone, c.requirement FROM contacts c WHERE c.id > :after_id AND {DIALLABLE} ORDER BY c.id LIMIT :limit"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err())?;
         let rows = stmt
-            .query_map(params![after, limit as i64], |r| {
-                Ok(Dialable {
-                    contact_id: r.get(0)?,
-                    phone: r.get(1)?,
-                    requirement: r.get(2)?,
-                })
-            })
+            .query_map(
+                rusqlite::named_params! {
+                    ":after_id": after, ":limit": limit as i64, ":when": queue.when_json(),
+                    ":max": queue.max_attempts, ":after": queue.after_secs, ":now": now,
+                },
+                |r| {
+                    Ok(Dialable {
+                        contact_id: r.get(0)?,
+                        phone: r.get(1)?,
+                        requirement: r.get(2)?,
+                    })
+                },
+            )
             .map_err(Error::state(&self.path))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(Error::state(&self.path))
     }
 
-    /// Commits the intent to dial `contact_id`, durably, if it is still pending. `None` means
-    /// the contact is no longer pending and must not be dialled.
+    /// Commits the intent to dial `contact_id`, durably, if it may still be dialled and is not
+    /// on a do-not-call list. `None` means it must not be dialled.
     pub fn begin_attempt(
         &mut self,
         contact_id: i64,
         campaign: &str,
         request: &str,
+        queue: &Queue,
+        now_unix: i64,
     ) -> Result<Option<Intent>> {
         let stamp = now();
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(Error::state(&path))?;
+        let db = || Error::state(&path);
+        let tx = self.conn.transaction().map_err(db())?;
         let phone: Option<String> = tx
             .query_row(
-                "SELECT phone FROM contacts WHERE id = ?1 AND state = 'pending'",
-                [contact_id],
+                &format!("SELECT c.phone FROM contacts c WHERE c.id = :id AND {DIALLABLE}"),
+                rusqlite::named_params! {
+                    ":id": contact_id, ":when": queue.when_json(), ":max": queue.max_attempts,
+                    ":after": queue.after_secs, ":now": now_unix,
+                },
                 |r| r.get(0),
             )
             .optional()
-            .map_err(Error::state(&path))?;
+            .map_err(db())?;
         let Some(phone) = phone else { return Ok(None) };
+        let suppressed: Option<String> = tx
+            .query_row(
+                "SELECT source FROM suppressed WHERE phone = ?1",
+                [&phone],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db())?;
+        if let Some(source) = suppressed {
+            tx.execute(
+                "UPDATE contacts SET state = 'suppressed', reason = ?2, updated_at = ?3 WHERE id = ?1",
+                params![contact_id, format!("on the do-not-call list ({source})"), stamp],
+            )
+            .map_err(db())?;
+            tx.commit().map_err(db())?;
+            return Ok(None);
+        }
         // A redial of an uncertain attempt keeps its number, and so its idempotency key: a
         // provider that honours the key can then refuse the duplicate for us.
         let number: i64 = tx
@@ -528,26 +629,86 @@ impl Store {
                 params![contact_id, NOT_SENT],
                 |r| r.get(0),
             )
-            .map_err(Error::state(&path))?;
+            .map_err(db())?;
         let idempotency_key = format!("stepcall-{:016x}-{phone}-{number}", fnv1a(campaign.bytes()));
         tx.execute(
-            "INSERT INTO attempts (contact_id, number, started_at, request, idempotency_key, outcome, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'dialing', ?3)",
-            params![contact_id, number, stamp, request, idempotency_key],
+            "INSERT INTO attempts (contact_id, number, started_at, started_unix, request, idempotency_key, outcome, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'dialing', ?3)",
+            params![contact_id, number, stamp, now_unix, request, idempotency_key],
         )
-        .map_err(Error::state(&path))?;
+        .map_err(db())?;
         let attempt_id = tx.last_insert_rowid();
         tx.execute(
             "UPDATE contacts SET state = 'dialing', updated_at = ?2 WHERE id = ?1",
             params![contact_id, stamp],
         )
-        .map_err(Error::state(&path))?;
-        tx.commit().map_err(Error::state(&path))?;
+        .map_err(db())?;
+        tx.commit().map_err(db())?;
         Ok(Some(Intent {
             attempt_id,
             number,
             idempotency_key,
         }))
+    }
+
+    /// Adds numbers to the do-not-call list (`source` says which list), and marks contacts not
+    /// dialled yet with those numbers `suppressed`. Returns how many numbers were new.
+    pub fn suppress(&mut self, phones: &[String], source: &str) -> Result<u64> {
+        let stamp = now();
+        let path = self.path.clone();
+        let db = || Error::state(&path);
+        let tx = self.conn.transaction().map_err(db())?;
+        let mut added = 0;
+        {
+            let mut insert = tx
+                .prepare("INSERT OR IGNORE INTO suppressed (phone, source, added_at) VALUES (?1, ?2, ?3)")
+                .map_err(db())?;
+            for phone in phones {
+                added += insert
+                    .execute(params![phone, source, stamp])
+                    .map_err(db())? as u64;
+            }
+        }
+        tx.execute(
+            "UPDATE contacts SET state = 'suppressed',
+                 reason = 'on the do-not-call list (' || (SELECT source FROM suppressed s WHERE s.phone = contacts.phone) || ')',
+                 updated_at = ?1
+             WHERE state = 'pending' AND phone IN (SELECT phone FROM suppressed)",
+            [&stamp],
+        )
+        .map_err(db())?;
+        tx.commit().map_err(db())?;
+        Ok(added)
+    }
+
+    /// Attempts started in `[from, to)` (Unix seconds) that may have rung someone.
+    pub fn calls_started_between(&self, from: i64, to: i64) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM attempts WHERE outcome != 'not_sent' AND started_unix >= ?1 AND started_unix < ?2",
+                [from, to],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
+    /// Contacts waiting for a redial, and when the first of them is due (Unix seconds).
+    pub fn redials_waiting(&self, queue: &Queue) -> Result<(u64, Option<i64>)> {
+        if queue.when.is_empty() || queue.max_attempts <= 1 {
+            return Ok((0, None));
+        }
+        self.conn
+            .query_row(
+                "SELECT count(*), min(due) FROM (
+                     SELECT coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after AS due
+                     FROM contacts c
+                     WHERE c.state IN (SELECT value FROM json_each(:when))
+                       AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent') < :max)",
+                rusqlite::named_params! { ":when": queue.when_json(), ":max": queue.max_attempts, ":after": queue.after_secs },
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .map_err(self.err())
     }
 
     /// Records how a dial attempt ended, with the raw answer, in one transaction.
@@ -642,9 +803,10 @@ impl Store {
         .map_err(Error::state(&path))?;
         if let Some(r) = result {
             tx.execute(
-                "UPDATE attempts SET outcome = ?2, status_raw = ?3, duration_seconds = ?4, cost = ?5, transcript = ?6
+                "UPDATE attempts SET outcome = ?2, status_raw = ?3, duration_seconds = ?4, cost = ?5, transcript = ?6,
+                     finished_unix = ?7
                  WHERE id = ?1 AND outcome = 'dialed'",
-                params![attempt_id, r.state.as_str(), r.status_raw, r.duration_seconds, r.cost, r.transcript],
+                params![attempt_id, r.state.as_str(), r.status_raw, r.duration_seconds, r.cost, r.transcript, crate::clock::now().as_second()],
             )
             .map_err(Error::state(&path))?;
             tx.execute(

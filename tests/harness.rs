@@ -123,13 +123,19 @@ impl Workspace {
         )
     }
 
-    /// A campaign with its own `api:` and `limits:` blocks.
+    /// A campaign with its own `api:` and `limits:` blocks. Calls are allowed at any hour
+    /// unless `extra` has its own `hours:`.
     pub fn campaign_with(&self, api: &str, limits: &str, extra: &str) -> PathBuf {
+        let hours = if extra.contains("hours:") {
+            ""
+        } else {
+            "hours: always\n"
+        };
         self.write(
             "campaign.yaml",
             &format!(
                 "name: test-campaign\ncontacts: contacts.csv\nuser_requirement: \"{TEMPLATE}\"\n\
-                 api: {api}\nlimits: {limits}\n{extra}"
+                 api: {api}\nlimits: {limits}\n{hours}{extra}"
             ),
         )
     }

@@ -1,0 +1,110 @@
+//! Do-not-call lists: files of numbers that must never be rung.
+//!
+//! A list is either a CSV with a phone column (named like the campaign's `phone_column`, or
+//! `phone`, 手机号, 电话, or else its first column) or plain text with one number a line (`#`
+//! starts a comment). Numbers are normalised exactly like contacts, so `+86 138-0013-8000` on
+//! the list matches `13800138000` in the contacts. A line that is not a number is reported and
+//! skipped: it cannot match any contact stepcall would dial.
+
+use std::path::Path;
+
+use crate::errors::{Error, Result};
+use crate::phone;
+
+/// The normalised numbers on the list at `path`.
+pub fn read_list(path: &Path, phone_column: &str) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|cause| Error::ReadFile {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    let text = text.trim_start_matches('\u{feff}');
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let looks_csv = first.contains([',', ';', '\t'])
+        || phone::normalize(first).is_err() && !first.trim_start().starts_with('#');
+    let mut numbers = Vec::new();
+    let mut skipped = Vec::new();
+    if looks_csv {
+        let delimiter = [b',', b';', b'\t']
+            .into_iter()
+            .find(|d| first.as_bytes().contains(d))
+            .unwrap_or(b',');
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let headers: Vec<String> = reader
+            .headers()
+            .map_err(|e| list_error(path, &e.to_string()))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
+        let column = [phone_column, "phone", "手机号", "电话", "手机", "mobile"]
+            .iter()
+            .find_map(|name| headers.iter().position(|h| h == name))
+            .unwrap_or(0);
+        for (i, record) in reader.records().enumerate() {
+            let record = record.map_err(|e| list_error(path, &e.to_string()))?;
+            let cell = record.get(column).unwrap_or("");
+            if cell.trim().is_empty() {
+                continue;
+            }
+            match phone::normalize(cell) {
+                Ok(n) => numbers.push(n),
+                Err(_) => skipped.push(i as u64 + 2),
+            }
+        }
+    } else {
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            match phone::normalize(line) {
+                Ok(n) => numbers.push(n),
+                Err(_) => skipped.push(i as u64 + 1),
+            }
+        }
+    }
+    if !skipped.is_empty() {
+        let lines: Vec<String> = skipped.iter().take(10).map(u64::to_string).collect();
+        tracing::warn!(
+            "{}: {} lines are not phone numbers and were skipped (lines {})",
+            path.display(),
+            skipped.len(),
+            lines.join(", ")
+        );
+    }
+    Ok(numbers)
+}
+
+fn list_error(path: &Path, message: &str) -> Error {
+    Error::ContactsFormat {
+        path: path.to_path_buf(),
+        line: 0,
+        message: format!("the do-not-call list cannot be read: {message}"),
+        help: "use a CSV with a phone column, or one number a line".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_list;
+
+    #[test]
+    fn csv_and_plain_lists_normalise_like_contacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("dnc.csv");
+        std::fs::write(&csv, "name,手机号\n王芳,+86 138-0013-8000\n李,bad\n").unwrap();
+        assert_eq!(read_list(&csv, "phone").unwrap(), ["13800138000"]);
+        let plain = dir.path().join("dnc.txt");
+        std::fs::write(
+            &plain,
+            "# opted out\n0086 13900139000\n\n010-6552 9988  # office\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_list(&plain, "phone").unwrap(),
+            ["13900139000", "01065529988"]
+        );
+    }
+}
