@@ -355,6 +355,7 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
         slow_delay: args.slow_delay,
         rate_garbled: args.rate_garbled,
         rate_huge: args.rate_huge,
+        outcome: args.outcome,
         seed: args.seed,
     };
     let runtime = runtime()?;

@@ -150,6 +150,9 @@ pub struct SimArgs {
     /// Share of accepted calls answered with a body of several MiB (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub rate_huge: f64,
+    /// End every call this way instead of the usual mix.
+    #[arg(long, value_parser = ["completed", "no_answer", "busy", "failed"])]
+    pub outcome: Option<String>,
     /// Seed for the fault and outcome dice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -60,6 +60,9 @@ pub struct SimConfig {
     pub rate_garbled: f64,
     /// Share of accepted calls answered with a body of several MiB.
     pub rate_huge: f64,
+    /// Every call ends this way (completed, no_answer, busy or failed) instead of the
+    /// deterministic mix.
+    pub outcome: Option<String>,
     pub seed: u64,
 }
 
@@ -80,6 +83,7 @@ impl Default for SimConfig {
             slow_delay: Duration::from_secs(60),
             rate_garbled: 0.0,
             rate_huge: 0.0,
+            outcome: None,
             seed: 1,
         }
     }
@@ -498,11 +502,15 @@ fn record(sim: &Sim, call_id: &str, call: &SimCall) -> Value {
             .into_iter()
             .chain(call.phone.bytes()),
     ) % 100;
-    let (status, duration) = match roll {
-        0..60 => ("completed", 20 + (roll as i64 * 7) % 90),
-        60..80 => ("no_answer", 0),
-        80..90 => ("busy", 0),
-        _ => ("failed", 0),
+    let (status, duration) = match (sim.config.outcome.as_deref(), roll) {
+        (Some("completed"), _) => ("completed", 42),
+        (Some("no_answer"), _) => ("no_answer", 0),
+        (Some("busy"), _) => ("busy", 0),
+        (Some(_), _) => ("failed", 0),
+        (None, 0..60) => ("completed", 20 + (roll as i64 * 7) % 90),
+        (None, 60..80) => ("no_answer", 0),
+        (None, 80..90) => ("busy", 0),
+        (None, _) => ("failed", 0),
     };
     let quoted: String = call.requirement.chars().take(80).collect();
     let content = if status == "completed" {

@@ -165,6 +165,19 @@ impl Workspace {
             .unwrap()
     }
 
+    /// Like `run`, with stepcall's clock starting at `now` (RFC 3339).
+    pub fn run_at(&self, sim: &Sim, now: &str, args: &[&str]) -> Output {
+        bin()
+            .args(args)
+            .arg("--base-url")
+            .arg(&sim.url)
+            .env("STEPONEAI_API_KEY", KEY)
+            .env("HOME", self.dir.path())
+            .env("STEPCALL_NOW", now)
+            .output()
+            .unwrap()
+    }
+
     pub fn stepcall(&self, args: &[&str]) -> Output {
         bin()
             .args(args)

@@ -1,0 +1,201 @@
+//! Calling hours, redials, do-not-call lists and per-run limits, with stepcall's clock moved by
+//! STEPCALL_NOW so hours and days pass in milliseconds.
+
+use serde_json::Value;
+
+use crate::harness::{Sim, Workspace, assert_exit, text};
+
+const HOURS: &str = "hours:\n  timezone: Asia/Shanghai\n  windows: [\"09:00-12:00\", \"14:00-20:30\"]\n  \
+                     days: [mon, tue, wed, thu, fri, sat]\n  skip_dates: [2026-10-01]\n";
+
+fn summary(out: &std::process::Output) -> Value {
+    assert_exit(out, 0);
+    let stdout = text(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn a_window_that_closes_mid_run_stops_new_calls_until_the_next_one() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    let phones = ws.contacts(30);
+    let campaign = ws.campaign_with(
+        "{ timeout: 5s, poll_interval: 50ms }",
+        "{ calls_per_second: 10, concurrency: 1 }",
+        HOURS,
+    );
+    let c = campaign.to_str().unwrap();
+
+    // Tuesday 11:59:59 in Shanghai: about ten calls fit before noon.
+    let s = summary(&ws.run_at(&sim, "2026-12-01T11:59:59+08:00", &["run", c, "--json"]));
+    let dialled = sim.journal().len();
+    assert!(
+        dialled > 0 && dialled < 30,
+        "the window closed mid-run after {dialled} calls"
+    );
+    assert_eq!(s["stopped"], "outside calling hours");
+    assert_eq!(s["next_due"], "2026-12-01T14:00:00+08:00[Asia/Shanghai]");
+    assert_eq!(
+        s["counts"]["dialed"], 0,
+        "calls started inside the window still get their results"
+    );
+    assert_eq!(s["complete"], false);
+
+    // At lunch nobody is rung; the run says when the next window opens and exits 0.
+    let out = ws.run_at(&sim, "2026-12-01T13:00:00+08:00", &["run", c]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("next call due: 2026-12-01 14:00 CST"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(sim.journal().len(), dialled);
+
+    // Nor on a holiday, nor on Sunday.
+    for closed in ["2026-10-01T10:00:00+08:00", "2026-12-06T10:00:00+08:00"] {
+        let s = summary(&ws.run_at(&sim, closed, &["run", c, "--json"]));
+        assert_eq!(s["stopped"], "outside calling hours", "{closed}");
+        assert_eq!(sim.journal().len(), dialled, "{closed}");
+    }
+
+    let s = summary(&ws.run_at(&sim, "2026-12-01T14:00:01+08:00", &["run", c, "--json"]));
+    assert_eq!(s["complete"], true, "{s}");
+    let counts = sim.dial_counts();
+    assert!(phones.iter().all(|p| counts.get(p) == Some(&1)));
+}
+
+#[test]
+fn a_no_answer_is_redialled_after_the_spacing_and_at_most_max_attempts_times() {
+    let sim = Sim::start(&["--outcome", "no_answer"]);
+    let ws = Workspace::new();
+    ws.contacts(4);
+    let campaign = ws.campaign("redial: { max_attempts: 3, when: [no_answer, busy], after: 2h }\n");
+    let c = campaign.to_str().unwrap();
+    let dials = |sim: &Sim| sim.journal().len();
+
+    let s = summary(&ws.run_at(&sim, "2026-12-01T09:00:00+08:00", &["run", c, "--json"]));
+    assert_eq!(dials(&sim), 4);
+    assert_eq!(s["redials_waiting"], 4);
+    let due = s["next_due"].as_str().unwrap();
+    assert!(
+        due.starts_with("2026-12-01T11:00:0"),
+        "the next redial is due two hours later: {due}"
+    );
+
+    let s = summary(&ws.run_at(&sim, "2026-12-01T10:59:00+08:00", &["run", c, "--json"]));
+    assert_eq!(dials(&sim), 4, "not before `after`");
+    assert_eq!(s["complete"], false);
+
+    summary(&ws.run_at(&sim, "2026-12-01T11:01:00+08:00", &["run", c, "--json"]));
+    assert_eq!(dials(&sim), 8, "the second attempt");
+    summary(&ws.run_at(&sim, "2026-12-01T13:02:00+08:00", &["run", c, "--json"]));
+    assert_eq!(dials(&sim), 12, "the third attempt");
+    let s = summary(&ws.run_at(&sim, "2026-12-01T18:00:00+08:00", &["run", c, "--json"]));
+    assert_eq!(dials(&sim), 12, "never more than max_attempts");
+    assert_eq!(s["redials_waiting"], 0);
+    assert_eq!(s["complete"], true);
+
+    let export = ws.export(&campaign);
+    let called: Vec<_> = export
+        .iter()
+        .filter(|r| r["phone"].starts_with("1380013"))
+        .filter(|r| r["name"] != "重复")
+        .collect();
+    assert!(
+        called
+            .iter()
+            .all(|r| r["call_attempts"] == "3" && r["call_state"] == "no_answer"),
+        "{called:?}"
+    );
+    let ids: std::collections::HashSet<_> = sim
+        .journal()
+        .iter()
+        .map(|e| e["idempotency_key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 12, "each attempt has its own idempotency key");
+}
+
+#[test]
+fn suppressed_numbers_are_never_dialled_even_when_the_list_grows_between_runs() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    let phones = ws.contacts(10);
+    ws.write("dnc.csv", &format!("name,phone\nx,+86 {}\n", phones[1]));
+    ws.write("dnc.txt", &format!("# opted out\n{}\n", phones[2]));
+    let campaign = ws.campaign("suppress: [dnc.csv, dnc.txt]\n");
+    let c = campaign.to_str().unwrap();
+    let s = summary(&ws.run_at(
+        &sim,
+        "2026-12-01T10:00:00+08:00",
+        &["run", c, "--json", "--max-calls", "4"],
+    ));
+    assert_eq!(s["counts"]["suppressed"], 2);
+
+    // Between runs: the text list grows, and one number is suppressed by hand.
+    ws.write(
+        "dnc.txt",
+        &format!("# opted out\n{}\n{}\n", phones[2], phones[8]),
+    );
+    let out = ws.stepcall(&[
+        "suppress",
+        c,
+        &format!("{} {}", &phones[9][..3], &phones[9][3..]),
+    ]);
+    assert_exit(&out, 0);
+    let s = summary(&ws.run_at(&sim, "2026-12-01T10:05:00+08:00", &["run", c, "--json"]));
+    assert_eq!(s["counts"]["suppressed"], 4, "{s}");
+    let counts = sim.dial_counts();
+    for listed in [1, 2, 8, 9] {
+        assert!(
+            !counts.contains_key(&phones[listed]),
+            "suppressed {} was dialled",
+            phones[listed]
+        );
+    }
+    assert_eq!(counts.len(), 6);
+}
+
+#[test]
+fn max_calls_and_daily_max_hold_across_runs() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(12);
+    let campaign = ws.campaign_with(
+        "{ timeout: 5s, poll_interval: 50ms }",
+        "{ calls_per_second: 200, concurrency: 4, daily_max: 5 }",
+        "",
+    );
+    let c = campaign.to_str().unwrap();
+
+    let s = summary(&ws.run_at(
+        &sim,
+        "2026-12-01T10:00:00+08:00",
+        &["run", c, "--json", "--max-calls", "0"],
+    ));
+    assert_eq!(sim.journal().len(), 0, "--max-calls 0 dials nobody");
+    assert_eq!(s["counts"]["pending"], 12, "but loads the list: {s}");
+
+    let s = summary(&ws.run_at(
+        &sim,
+        "2026-12-01T10:01:00+08:00",
+        &["run", c, "--json", "--max-calls", "3"],
+    ));
+    assert_eq!(sim.journal().len(), 3);
+    assert_eq!(s["stopped"], "--max-calls 3 reached");
+    let s = summary(&ws.run_at(&sim, "2026-12-01T10:02:00+08:00", &["run", c, "--json"]));
+    assert_eq!(
+        sim.journal().len(),
+        5,
+        "daily_max counts the earlier run's calls"
+    );
+    assert_eq!(s["stopped"], "limits.daily_max (5 calls today) reached");
+    assert_eq!(
+        s["next_due"], "2026-12-02T00:00:00+08:00[Asia/Shanghai]",
+        "tomorrow, in the campaign's zone"
+    );
+    summary(&ws.run_at(&sim, "2026-12-01T23:59:00+08:00", &["run", c, "--json"]));
+    assert_eq!(sim.journal().len(), 5, "still the same day in Shanghai");
+    summary(&ws.run_at(&sim, "2026-12-02T00:00:30+08:00", &["run", c, "--json"]));
+    assert_eq!(sim.journal().len(), 10, "a new day, a new quota");
+    assert!(sim.dial_counts().values().all(|&n| n == 1));
+}
