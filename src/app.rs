@@ -183,14 +183,19 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
                 .iter()
                 .map(|s| (*s, report.count(*s)))
                 .collect(),
+            redials_waiting: report.redials_waiting,
+            next_redial_at: None,
         };
         let mut json = status.to_json();
-        json["redials_waiting"] = report.redials_waiting.into();
         json["next_due"] = report
             .next_due
             .map(|t| report.hours.local(t).to_string())
             .into();
         json["stopped"] = report.halt.as_ref().map(|h| h.to_string()).into();
+        if let Some(o) = json.as_object_mut() {
+            // The run's own next_due already covers redials.
+            o.remove("next_redial_at");
+        }
         json["complete"] = (waiting == 0 && report.count(CallState::Dialing) == 0).into();
         println!("{json}");
         return Ok(exit::SUCCESS);
@@ -253,6 +258,17 @@ fn cmd_status(campaign: &Campaign, json: bool) -> Result<u8> {
         status.total()
     );
     println!("  {}", Status::line(&status.counts));
+    if status.redials_waiting > 0 {
+        let due = status
+            .next_redial_at
+            .as_ref()
+            .map(|t| t.strftime("%Y-%m-%d %H:%M %Z").to_string());
+        println!(
+            "  {} waiting to redial; the next is due {}",
+            status.redials_waiting,
+            due.unwrap_or_default()
+        );
+    }
     println!("  state database: {}", status.database.display());
     Ok(exit::SUCCESS)
 }

@@ -160,11 +160,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         .iter()
         .find(|(s, _)| *s == CallState::Pending)
         .map_or(0, |(_, n)| *n);
-    let queue = Queue {
-        when: campaign.redial.when.clone(),
-        max_attempts: campaign.redial.max_attempts,
-        after_secs: campaign.redial.after.as_secs() as i64,
-    };
+    let queue = Queue::from(&campaign.redial);
     let started = clock::now();
     let (day_start, day_end) = day_bounds(&campaign.hours, started);
     let budget = Budget {

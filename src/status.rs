@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::call_state::CallState;
 use crate::campaign::Campaign;
 use crate::errors::Result;
-use crate::store::{Mode, Store};
+use crate::store::{Mode, Queue, Store};
 
 #[derive(Debug, Clone)]
 pub struct Status {
@@ -20,6 +20,9 @@ pub struct Status {
     pub started: bool,
     pub simulated: bool,
     pub counts: Vec<(CallState, u64)>,
+    /// Contacts whose last outcome will be tried again, and when the first is due.
+    pub redials_waiting: u64,
+    pub next_redial_at: Option<jiff::Zoned>,
 }
 
 impl Status {
@@ -30,6 +33,8 @@ impl Status {
             started: false,
             simulated: false,
             counts: CallState::ALL.iter().map(|s| (*s, 0)).collect(),
+            redials_waiting: 0,
+            next_redial_at: None,
         };
         if !campaign.state_path.exists() {
             return Ok(status);
@@ -42,6 +47,11 @@ impl Status {
                 slot.1 = n;
             }
         }
+        let (waiting, due) = store.redials_waiting(&Queue::from(&campaign.redial))?;
+        status.redials_waiting = waiting;
+        status.next_redial_at = due
+            .and_then(|t| jiff::Timestamp::from_second(t).ok())
+            .map(|t| campaign.hours.local(t));
         Ok(status)
     }
 
@@ -64,7 +74,8 @@ impl Status {
             .collect();
         let unfinished = self.count(CallState::Pending)
             + self.count(CallState::Dialing)
-            + self.count(CallState::Dialed);
+            + self.count(CallState::Dialed)
+            + self.redials_waiting;
         json!({
             "campaign": self.campaign,
             "database": self.database.display().to_string(),
@@ -73,6 +84,8 @@ impl Status {
             "total": self.total(),
             "counts": states,
             "awaiting_result": self.count(CallState::Dialed),
+            "redials_waiting": self.redials_waiting,
+            "next_redial_at": self.next_redial_at.as_ref().map(|t| t.to_string()),
             "complete": self.started && unfinished == 0,
         })
     }

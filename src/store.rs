@@ -102,6 +102,16 @@ const DIALLABLE: &str = "(c.state = 'pending' OR (
     AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent') < :max
     AND coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after <= :now))";
 
+impl From<&crate::campaign::Redial> for Queue {
+    fn from(r: &crate::campaign::Redial) -> Queue {
+        Queue {
+            when: r.when.clone(),
+            max_attempts: r.max_attempts,
+            after_secs: r.after.as_secs() as i64,
+        }
+    }
+}
+
 impl Queue {
     fn when_json(&self) -> String {
         serde_json::to_string(&self.when.iter().map(|s| s.as_str()).collect::<Vec<_>>())

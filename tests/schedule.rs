@@ -85,6 +85,22 @@ fn a_no_answer_is_redialled_after_the_spacing_and_at_most_max_attempts_times() {
     let s = summary(&ws.run_at(&sim, "2026-12-01T10:59:00+08:00", &["run", c, "--json"]));
     assert_eq!(dials(&sim), 4, "not before `after`");
     assert_eq!(s["complete"], false);
+    let out = ws.stepcall(&["status", c]);
+    assert!(
+        text(&out.stdout).contains("4 waiting to redial; the next is due 2026-12-01 11:00 CST"),
+        "{}",
+        text(&out.stdout)
+    );
+    let status: Value =
+        serde_json::from_slice(&ws.stepcall(&["status", c, "--json"]).stdout).unwrap();
+    assert_eq!(status["redials_waiting"], 4);
+    assert!(
+        status["next_redial_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-01T11:00:0"),
+        "{status}"
+    );
 
     summary(&ws.run_at(&sim, "2026-12-01T11:01:00+08:00", &["run", c, "--json"]));
     assert_eq!(dials(&sim), 8, "the second attempt");
