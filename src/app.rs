@@ -18,6 +18,7 @@ use crate::cli::{CallArgs, CallinfoArgs, Cli, Command, RunArgs, SimArgs};
 use crate::client::Client;
 use crate::errors::{Error, Result};
 use crate::exit;
+use crate::gate::Halt;
 use crate::oneoff;
 use crate::run::{self, RunSettings, Target};
 use crate::secrets::{self, ApiKey};
@@ -215,8 +216,15 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
     }
     let awaiting = report.count(CallState::Dialed);
     let pending = report.count(CallState::Pending);
-    if let Some(halt) = &report.halt {
-        println!("  dialing stopped: {halt}");
+    match &report.halt {
+        Some(Halt::OutsideHours { opens: Some(opens) }) => {
+            println!(
+                "  outside calling hours: the next window opens {}",
+                local(*opens)
+            );
+        }
+        Some(halt) => println!("  dialing stopped: {halt}"),
+        None => {}
     }
     if report.redials_waiting > 0 {
         println!("  {} waiting to redial", report.redials_waiting);

@@ -215,3 +215,38 @@ fn max_calls_and_daily_max_hold_across_runs() {
     assert_eq!(sim.journal().len(), 10, "a new day, a new quota");
     assert!(sim.dial_counts().values().all(|&n| n == 1));
 }
+
+#[test]
+fn wait_for_window_waits_for_the_next_window_instead_of_exiting() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(3);
+    let campaign = ws.campaign("hours: { windows: [\"09:00-11:59\", \"12:00-13:00\"] }\n");
+    let started = std::time::Instant::now();
+    let s = summary(&ws.run_at(
+        &sim,
+        "2026-12-01T11:59:58+08:00",
+        &[
+            "run",
+            campaign.to_str().unwrap(),
+            "--json",
+            "--wait-for-window",
+        ],
+    ));
+    assert_eq!(s["complete"], true, "{s}");
+    assert_eq!(sim.journal().len(), 3);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1500),
+        "it waited for 12:00"
+    );
+    for row in ws
+        .export(&campaign)
+        .iter()
+        .filter(|r| r["call_attempts"] == "1")
+    {
+        assert!(
+            row["call_first_dialed_at"].as_str() >= "2026-12-01T04:00:00",
+            "no call before 12:00 in Shanghai: {row:?}"
+        );
+    }
+}
