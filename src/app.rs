@@ -59,7 +59,11 @@ pub fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<u8> {
     match command {
-        Command::Validate { campaign } => cmd_validate(&Campaign::load(&campaign)?),
+        Command::Validate {
+            campaign,
+            strict,
+            invalid_out,
+        } => cmd_validate(&Campaign::load(&campaign)?, strict, invalid_out.as_deref()),
         Command::Preview { campaign, count } => cmd_preview(&Campaign::load(&campaign)?, count),
         Command::Run(args) => cmd_run(args),
         Command::Status { campaign, json } => cmd_status(&Campaign::load(&campaign)?, json),
@@ -91,18 +95,32 @@ fn base_url(flag: Option<String>, campaign: Option<&Campaign>) -> Result<String>
     })
 }
 
-fn cmd_validate(campaign: &Campaign) -> Result<u8> {
-    let v = validate::validate(campaign)?;
+fn cmd_validate(campaign: &Campaign, strict: bool, invalid_out: Option<&Path>) -> Result<u8> {
+    let v = validate::validate(campaign, invalid_out)?;
     let contacts = campaign.contacts.display();
+    let verdict = match (v.invalid, strict) {
+        (0, _) => "can run",
+        (_, false) => "can run, without its invalid rows",
+        (_, true) => "cannot run with --strict: some rows are invalid",
+    };
     println!(
-        "{}: campaign `{}` can run",
+        "{}: campaign `{}` {verdict}",
         campaign.path.display(),
         campaign.name
     );
+    println!("  {contacts}: {}", v.format);
     println!(
-        "  {contacts}: {} rows · {} valid · {} invalid · {} duplicate",
-        v.rows, v.valid, v.invalid, v.duplicates
+        "  {} rows · {} valid · {} invalid · {} duplicate · {} suppressed",
+        v.rows, v.valid, v.invalid, v.duplicates, v.suppressed
     );
+    let reasons = v.by_reason();
+    if !reasons.is_empty() {
+        let parts: Vec<String> = reasons
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        println!("  invalid by reason: {}", parts.join(" · "));
+    }
     const SHOWN: usize = 20;
     if !v.problems.is_empty() {
         println!("  rows that will not be dialled:");
@@ -116,7 +134,18 @@ fn cmd_validate(campaign: &Campaign) -> Result<u8> {
             println!("    ... and {} more", v.problems.len() - SHOWN);
         }
     }
-    Ok(exit::SUCCESS)
+    if let Some(out) = invalid_out {
+        println!(
+            "  {} invalid rows written to {} (fix them and add them back to the list)",
+            v.invalid,
+            out.display()
+        );
+    }
+    Ok(match (v.invalid, strict) {
+        (0, _) => exit::SUCCESS,
+        (_, false) => exit::SOME_ROWS_INVALID,
+        (_, true) => exit::INVALID_INPUT,
+    })
 }
 
 fn cmd_preview(campaign: &Campaign, count: usize) -> Result<u8> {

@@ -13,6 +13,7 @@ use miette::{NamedSource, SourceSpan};
 use serde::{Deserialize, Serialize};
 
 use crate::call_state::CallState;
+use crate::contacts::ReadOptions;
 use crate::duration;
 use crate::errors::{Error, Result};
 use crate::hours::{Hours, RawHours};
@@ -42,6 +43,23 @@ struct RawCampaign {
     redial: Option<RawRedial>,
     #[serde(default)]
     suppress: Vec<PathBuf>,
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    sheet: Option<String>,
+    #[serde(default)]
+    multi_phone: Option<MultiPhone>,
+}
+
+/// What to do with a cell that holds several numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MultiPhone {
+    /// The row is invalid, with a reason that says how to fix it.
+    #[default]
+    Error,
+    /// One contact per number; the other columns are the same for each.
+    Split,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +162,9 @@ pub struct Campaign {
     pub redial: Redial,
     /// Do-not-call lists: CSV files with a phone column, or one number a line.
     pub suppress: Vec<PathBuf>,
+    /// How to read the contact list (encoding override, workbook sheet).
+    pub read: ReadOptions,
+    pub multi_phone: MultiPhone,
 }
 
 impl Campaign {
@@ -293,6 +314,17 @@ impl Campaign {
                 }
             }
         };
+        let encoding = match &raw.encoding {
+            None => None,
+            Some(label) => Some(
+                encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+                    invalid(
+                        format!("`encoding: {label}` is not an encoding stepcall knows"),
+                        "use utf-8, gbk, gb18030, utf-16le or utf-16be",
+                    )
+                })?,
+            ),
+        };
         let dir = path.parent().unwrap_or(Path::new("."));
         let contacts = tidy(&dir.join(&raw.contacts));
         let state_path = match raw.state {
@@ -323,6 +355,11 @@ impl Campaign {
             hours,
             redial,
             suppress: raw.suppress.iter().map(|p| tidy(&dir.join(p))).collect(),
+            read: ReadOptions {
+                encoding,
+                sheet: raw.sheet,
+            },
+            multi_phone: raw.multi_phone.unwrap_or_default(),
         })
     }
 }

@@ -31,7 +31,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the campaign file, the contact list and every rendered requirement; no network.
-    Validate { campaign: PathBuf },
+    Validate {
+        campaign: PathBuf,
+        /// Any invalid row makes the campaign fail (exit 2) instead of exit 4.
+        #[arg(long)]
+        strict: bool,
+        /// Write the invalid rows here, with a `reason` column, in the list's encoding.
+        #[arg(long, value_name = "FILE")]
+        invalid_out: Option<PathBuf>,
+    },
     /// Print the first rendered user_requirements.
     Preview {
         campaign: PathBuf,

@@ -1,9 +1,13 @@
-//! Reading a contact list: a CSV file in, header and rows of text out, one row at a time.
+//! Reading a contact list: a CSV, text or Excel file in, header and rows of text out.
 //!
-//! Every cell stays text (a phone number is never a float, a leading zero is never dropped), the
-//! header is trimmed of spaces and a byte-order mark, and rows are streamed so a list of a
-//! million contacts never has to fit in memory. Problems are reported with the file and the line
-//! a text editor or spreadsheet shows.
+//! People keep contacts in Excel and export them in whatever encoding their Excel uses, so the
+//! reader takes CSV in UTF-8 (with or without a BOM), GB18030/GBK and UTF-16 (Excel's "Unicode
+//! text", tab-separated), detecting the encoding (BOM, then valid UTF-8, then chardetng hinted
+//! for Chinese) unless the campaign names one, and the delimiter (`,`, `;` or tab) from the
+//! header line; and `.xlsx` workbooks directly, where a number typed as a number comes back as
+//! the digits typed. Every cell stays text. Rows are streamed (CSV) so a large list never has
+//! to fit in memory, and are numbered as a spreadsheet shows them. A row that cannot be read
+//! (ragged, or a cell too large) is reported with its row, not fatal for the list.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -11,86 +15,170 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use encoding_rs::Encoding;
+
 use crate::errors::{Error, Result};
 
-/// One data row. `line` is where it starts in the file (the header is line 1).
+/// The largest cell stepcall accepts: no name, date or note comes close.
+pub const MAX_CELL_CHARS: usize = 4096;
+
+/// One data row. `line` is the row number a spreadsheet shows (the header is row 1).
 #[derive(Debug, Clone)]
 pub struct Row {
     pub line: u64,
     pub cells: Vec<String>,
+    /// Why this row cannot be used, when it cannot (its cells are then best effort).
+    pub problem: Option<String>,
+}
+
+/// How the file was read, for messages and for writing rejected rows back the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Format {
+    /// `None` for a workbook.
+    pub encoding: Option<&'static Encoding>,
+    pub bom: bool,
+    pub delimiter: u8,
+    pub detected: bool,
+    pub sheet: Option<String>,
+}
+
+impl Format {
+    pub fn describe(&self) -> String {
+        match (&self.sheet, self.encoding) {
+            (Some(sheet), _) => format!("Excel workbook, sheet `{sheet}`"),
+            (None, Some(enc)) => {
+                let how = if self.bom {
+                    "byte-order mark"
+                } else if self.detected {
+                    "detected"
+                } else {
+                    "from the campaign"
+                };
+                let delimiter = match self.delimiter {
+                    b'\t' => "tab".to_string(),
+                    d => format!("`{}`", d as char),
+                };
+                format!("{} ({how}), {delimiter}-separated", enc.name())
+            }
+            (None, None) => "unknown".into(),
+        }
+    }
+}
+
+/// What the campaign says about reading its list.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub encoding: Option<&'static Encoding>,
+    pub sheet: Option<String>,
 }
 
 pub struct ContactReader {
     path: PathBuf,
     headers: Vec<String>,
-    reader: csv::Reader<LineTracker<BufReader<File>>>,
-    record: csv::StringRecord,
-    lines: Lines,
+    format: Format,
+    source: Source,
+}
+
+enum Source {
+    Csv {
+        reader: Box<csv::Reader<LineTracker<Box<dyn Read>>>>,
+        record: csv::StringRecord,
+        lines: Lines,
+    },
+    Sheet {
+        rows: std::vec::IntoIter<(u64, Vec<String>)>,
+    },
 }
 
 impl ContactReader {
     pub fn open(path: &Path) -> Result<ContactReader> {
-        let file = File::open(path).map_err(|source| Error::ReadFile {
+        ContactReader::open_with(path, &ReadOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: &ReadOptions) -> Result<ContactReader> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_lowercase();
+        if matches!(ext.as_str(), "xlsx" | "xlsm" | "xls" | "xlsb" | "ods") {
+            return open_workbook(path, options.sheet.as_deref());
+        }
+        if options.sheet.is_some() {
+            return Err(Error::ContactsFormat {
+                path: path.to_path_buf(),
+                line: 0,
+                message: "`sheet:` is set but the contact list is not an Excel workbook".into(),
+                help: "remove `sheet:` or point `contacts:` at the .xlsx file".into(),
+            });
+        }
+        let read_err = |cause| Error::ReadFile {
             path: path.to_path_buf(),
-            cause: source,
-        })?;
+            cause,
+        };
+        let mut file = File::open(path).map_err(read_err)?;
+        let mut sample = vec![0; 64 * 1024];
+        let n = read_up_to(&mut file, &mut sample).map_err(read_err)?;
+        sample.truncate(n);
+        let (encoding, bom, detected) = match (Encoding::for_bom(&sample), options.encoding) {
+            (Some((enc, _)), _) => (enc, true, false),
+            (None, Some(enc)) => (enc, false, false),
+            (None, None) => (detect(&sample), false, true),
+        };
+        let (text, _, _) = encoding.decode(&sample);
+        let first_line = text
+            .trim_start_matches('\u{feff}')
+            .lines()
+            .next()
+            .unwrap_or("");
+        let delimiter = [b',', b';', b'\t']
+            .into_iter()
+            .max_by_key(|d| first_line.matches(*d as char).count())
+            .filter(|d| first_line.contains(*d as char))
+            .unwrap_or(b',');
+        let file = File::open(path).map_err(read_err)?;
+        let decoded: Box<dyn Read> = Box::new(
+            encoding_rs_io::DecodeReaderBytesBuilder::new()
+                .encoding(Some(encoding))
+                .bom_override(true)
+                .strip_bom(true)
+                .build(BufReader::new(file)),
+        );
         let lines = Lines::default();
         let tracker = LineTracker {
-            inner: BufReader::new(file),
+            inner: decoded,
             offset: 0,
             lines: lines.clone(),
         };
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .flexible(false)
+            .flexible(true)
+            .delimiter(delimiter)
             .from_reader(tracker);
-        let raw = reader
+        let raw: Vec<String> = reader
             .headers()
             .map_err(|e| format_error(path, &e, &lines))?
-            .clone();
-        let headers: Vec<String> = raw
             .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let h = if i == 0 {
-                    h.trim_start_matches('\u{feff}')
-                } else {
-                    h
-                };
-                match h.trim() {
-                    // Excel leaves trailing columns without a name; call them by their letter.
-                    "" => format!("column_{}", column_letter(i)),
-                    name => name.to_string(),
-                }
-            })
+            .map(str::to_string)
             .collect();
-        if raw
-            .iter()
-            .all(|h| h.trim().trim_start_matches('\u{feff}').is_empty())
-        {
-            return Err(Error::ContactsFormat {
-                path: path.to_path_buf(),
-                line: 1,
-                message: "the file has no header row".to_string(),
-                help: "the first line must name the columns, e.g. `name,phone,date`".to_string(),
-            });
-        }
-        for (i, h) in headers.iter().enumerate() {
-            if headers[..i].contains(h) {
-                return Err(Error::ContactsFormat {
-                    path: path.to_path_buf(),
-                    line: 1,
-                    message: format!("the column name `{h}` appears twice in the header"),
-                    help: "give every column its own name".to_string(),
-                });
-            }
-        }
+        let format = Format {
+            encoding: Some(encoding),
+            bom,
+            delimiter,
+            detected,
+            sheet: None,
+        };
+        let headers = clean_headers(path, &raw)?;
+        let source = Source::Csv {
+            reader: Box::new(reader),
+            record: csv::StringRecord::new(),
+            lines,
+        };
         Ok(ContactReader {
             path: path.to_path_buf(),
             headers,
-            reader,
-            record: csv::StringRecord::new(),
-            lines,
+            format,
+            source,
         })
     }
 
@@ -102,39 +190,235 @@ impl ContactReader {
         &self.path
     }
 
+    pub fn format(&self) -> &Format {
+        &self.format
+    }
+
     /// The next non-blank row, or `None` at the end of the file.
     pub fn next_row(&mut self) -> Result<Option<Row>> {
+        let width = self.headers.len();
         loop {
-            let more = self
-                .reader
-                .read_record(&mut self.record)
-                .map_err(|e| format_error(&self.path, &e, &self.lines))?;
-            if !more {
-                return Ok(None);
-            }
-            if self.record.iter().all(|c| c.trim().is_empty()) {
+            let (line, mut cells) = match &mut self.source {
+                Source::Csv {
+                    reader,
+                    record,
+                    lines,
+                } => {
+                    let more = reader
+                        .read_record(record)
+                        .map_err(|e| format_error(&self.path, &e, lines))?;
+                    if !more {
+                        return Ok(None);
+                    }
+                    let line = record
+                        .position()
+                        .map_or(0, |p| lines.first_line_at(p.byte()));
+                    (line, record.iter().map(str::to_string).collect::<Vec<_>>())
+                }
+                Source::Sheet { rows } => match rows.next() {
+                    Some(row) => row,
+                    None => return Ok(None),
+                },
+            };
+            if cells.iter().all(|c| c.trim().is_empty()) {
                 continue;
             }
-            let line = self
-                .record
-                .position()
-                .map_or(0, |p| self.lines.first_line_at(p.byte()));
-            let cells = self.record.iter().map(str::to_string).collect();
-            return Ok(Some(Row { line, cells }));
+            let mut problem = None;
+            if cells.len() != width {
+                // Trailing empty cells are how spreadsheets pad; anything else is a broken row.
+                let used = cells
+                    .iter()
+                    .rposition(|c| !c.trim().is_empty())
+                    .map_or(0, |i| i + 1);
+                if used > width || cells.len() < width {
+                    let n = used.max(cells.len().min(width));
+                    problem = Some(format!(
+                        "this row has {n} cells but the header has {width}: check for a missing or stray delimiter, or an unquoted comma"
+                    ));
+                }
+                cells.resize(width, String::new());
+            }
+            if let Some(i) = cells
+                .iter()
+                .position(|c| c.chars().count() > MAX_CELL_CHARS)
+            {
+                problem = Some(format!(
+                    "the cell in column `{}` is longer than {MAX_CELL_CHARS} characters",
+                    self.headers[i]
+                ));
+                cells[i] = cells[i].chars().take(64).collect();
+            }
+            return Ok(Some(Row {
+                line,
+                cells,
+                problem,
+            }));
         }
     }
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Valid UTF-8 is UTF-8 (a multi-byte character cut at the sample's end included); otherwise
+/// chardetng decides, told the text is probably Chinese.
+fn detect(sample: &[u8]) -> &'static Encoding {
+    match std::str::from_utf8(sample) {
+        Ok(_) => encoding_rs::UTF_8,
+        Err(e) if e.error_len().is_none() && sample.len() - e.valid_up_to() < 4 => {
+            encoding_rs::UTF_8
+        }
+        Err(_) => {
+            let mut detector =
+                chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+            detector.feed(sample, true);
+            let guess = detector.guess(Some(b"cn"), chardetng::Utf8Detection::Allow);
+            // GBK text is also valid GB18030, which can encode everything: decode with the superset.
+            if guess == encoding_rs::GBK {
+                encoding_rs::GB18030
+            } else {
+                guess
+            }
+        }
+    }
+}
+
+/// Trims names and a BOM, names unnamed columns by their letter, and refuses a name twice.
+fn clean_headers(path: &Path, raw: &[String]) -> Result<Vec<String>> {
+    if raw
+        .iter()
+        .all(|h| h.trim().trim_start_matches('\u{feff}').is_empty())
+    {
+        return Err(Error::ContactsFormat {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "the file has no header row".to_string(),
+            help: "the first row must name the columns, e.g. `name,phone,date`".to_string(),
+        });
+    }
+    let headers: Vec<String> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, h)| match h.trim_start_matches('\u{feff}').trim() {
+            // Excel leaves trailing columns without a name; call them by their letter.
+            "" => format!("column_{}", column_letter(i)),
+            name => name.to_string(),
+        })
+        .collect();
+    for (i, h) in headers.iter().enumerate() {
+        if headers[..i].contains(h) {
+            return Err(Error::ContactsFormat {
+                path: path.to_path_buf(),
+                line: 1,
+                message: format!("the column name `{h}` appears twice in the header"),
+                help: "give every column its own name".to_string(),
+            });
+        }
+    }
+    Ok(headers)
+}
+
+fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<ContactReader> {
+    use calamine::{Data, Reader, open_workbook_auto};
+    let bad = |message: String, help: &str| Error::ContactsFormat {
+        path: path.to_path_buf(),
+        line: 0,
+        message,
+        help: help.to_string(),
+    };
+    let mut book = open_workbook_auto(path).map_err(|e| {
+        bad(
+            format!("the workbook cannot be read: {e}"),
+            "save it again from Excel as .xlsx",
+        )
+    })?;
+    let names = book.sheet_names();
+    let name = match sheet {
+        Some(wanted) => names
+            .iter()
+            .find(|n| n.as_str() == wanted)
+            .cloned()
+            .ok_or_else(|| {
+                bad(
+                    format!(
+                        "the workbook has no sheet `{wanted}` (sheets: {})",
+                        names.join(", ")
+                    ),
+                    "set `sheet:` to one of those names",
+                )
+            })?,
+        None => names.first().cloned().ok_or_else(|| {
+            bad(
+                "the workbook has no sheets".into(),
+                "add the contacts to the first sheet",
+            )
+        })?,
+    };
+    let range = book.worksheet_range(&name).map_err(|e| {
+        bad(
+            format!("sheet `{name}` cannot be read: {e}"),
+            "save it again from Excel as .xlsx",
+        )
+    })?;
+    let first_row = range.start().map_or(0, |(r, _)| r as u64);
+    let first_col = range.start().map_or(0, |(_, c)| c as usize);
+    let text = |cell: &Data| match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        // A number typed into a cell: give back the digits typed, not 1.38e10.
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+        Data::Int(i) => i.to_string(),
+        other => other.to_string(),
+    };
+    let mut rows = range
+        .rows()
+        .enumerate()
+        .map(|(i, row)| {
+            // Cells left of the used range are empty; keep columns where the sheet has them.
+            let mut cells = vec![String::new(); first_col];
+            cells.extend(row.iter().map(text));
+            (first_row + i as u64 + 1, cells)
+        })
+        .skip_while(|(_, cells)| cells.iter().all(|c| c.trim().is_empty()));
+    let Some((_, header)) = rows.next() else {
+        return Err(bad(
+            format!("sheet `{name}` is empty"),
+            "put the header in the first row and one contact per row",
+        ));
+    };
+    let headers = clean_headers(path, &header)?;
+    let rows: Vec<(u64, Vec<String>)> = rows.collect();
+    let format = Format {
+        encoding: None,
+        bom: false,
+        delimiter: b',',
+        detected: false,
+        sheet: Some(name),
+    };
+    Ok(ContactReader {
+        path: path.to_path_buf(),
+        headers,
+        format,
+        source: Source::Sheet {
+            rows: rows.into_iter(),
+        },
+    })
 }
 
 fn format_error(path: &Path, err: &csv::Error, lines: &Lines) -> Error {
     let line = err.position().map_or(0, |p| lines.first_line_at(p.byte()));
     let (message, help) = match err.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => (
-            format!("this row has {len} cells but the header has {expected_len}"),
-            "make every row have as many cells as the header (check for stray commas or unquoted text)".to_string(),
-        ),
         csv::ErrorKind::Utf8 { .. } => (
-            "the file is not UTF-8 text".to_string(),
-            "save it from Excel as \"CSV UTF-8 (Comma delimited)\"".to_string(),
+            "the file is not text in the encoding it seems to be in".to_string(),
+            "set `encoding:` in the campaign (e.g. gbk, utf-8, utf-16), or save it from Excel as \"CSV UTF-8\"".to_string(),
         ),
         csv::ErrorKind::Io(e) => (format!("reading failed: {e}"), "check the file is readable".to_string()),
         _ => (err.to_string(), "check the CSV syntax at that line".to_string()),
@@ -262,16 +546,29 @@ mod tests {
     }
 
     #[test]
-    fn a_ragged_row_names_its_line() {
+    fn a_ragged_row_is_a_problem_of_that_row() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.csv");
-        std::fs::write(&path, "a,b\r\n1,2\r\n\r\n3\r\n").unwrap();
+        std::fs::write(&path, "a,b\r\n1,2\r\n\r\n3,4,5\r\n6,,\r\n7\r\n").unwrap();
         let mut reader = ContactReader::open(&path).unwrap();
-        reader.next_row().unwrap();
-        match reader.next_row() {
-            Err(Error::ContactsFormat { line, .. }) => assert_eq!(line, 4),
-            other => panic!("{other:?}"),
-        }
+        assert!(reader.next_row().unwrap().unwrap().problem.is_none());
+        let ragged = reader.next_row().unwrap().unwrap();
+        assert_eq!(ragged.line, 4);
+        assert!(ragged.problem.unwrap().contains("3 cells"));
+        assert!(
+            reader.next_row().unwrap().unwrap().problem.is_none(),
+            "trailing empty cells are padding"
+        );
+        assert!(
+            reader
+                .next_row()
+                .unwrap()
+                .unwrap()
+                .problem
+                .unwrap()
+                .contains("1 cells"),
+            "a short row"
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub const FAILURE: u8 = 1;
 pub const INVALID_INPUT: u8 = 2;
 /// `callinfo` (or `call --wait`) gave up before the provider had a result for the call.
 pub const RESULT_PENDING: u8 = 3;
+/// `validate`: the campaign can run, but some rows are invalid and will not be dialled.
+pub const SOME_ROWS_INVALID: u8 = 4;
 /// The provider says the account has no credit left.
 pub const NO_BALANCE: u8 = 69;
 /// The provider kept refusing (429) or could not be reached; try again later.

@@ -42,7 +42,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn open(campaign: &Campaign) -> Result<Plan> {
-        let reader = ContactReader::open(&campaign.contacts)?;
+        let reader = ContactReader::open_with(&campaign.contacts, &campaign.read)?;
         let headers = reader.headers();
         let available = headers.join(", ");
         let phone_index = headers
@@ -100,6 +100,11 @@ impl Plan {
         self.reader.headers()
     }
 
+    /// How the list was read (encoding, delimiter or sheet).
+    pub fn format(&self) -> &crate::contacts::Format {
+        self.reader.format()
+    }
+
     /// Judges the next row; `None` at the end of the list.
     pub fn next_row(&mut self) -> Result<Option<PlannedRow>> {
         let Some(row) = self.reader.next_row()? else {
@@ -113,7 +118,11 @@ impl Plan {
         let seen = self.occurrences.entry(content).or_insert(0);
         *seen += 1;
         let fingerprint = fnv1a(content.to_le_bytes().into_iter().chain(seen.to_le_bytes())) as i64;
-        let verdict = match phone::normalize(&row.cells[self.phone_index]) {
+        let checked = match row.problem.clone() {
+            Some(problem) => Err(problem),
+            None => phone::normalize(&row.cells[self.phone_index]),
+        };
+        let verdict = match checked {
             Err(reason) => Verdict::Invalid { reason },
             Ok(number) => match self.first_line_of.get(&number) {
                 Some(&first_line) => Verdict::Duplicate {

@@ -11,6 +11,8 @@ use std::collections::BTreeSet;
 use minijinja::{Environment, UndefinedBehavior};
 
 const NAME: &str = "user_requirement";
+/// The variable holding every column by its header.
+pub const ROW: &str = "row";
 
 pub struct Template {
     env: Environment<'static>,
@@ -26,14 +28,16 @@ impl Template {
         Ok(Template { env })
     }
 
-    /// The top-level names the template reads (`{{ a.b }}` reads `a`).
+    /// The top-level names the template reads (`{{ a.b }}` reads `a`), other than the
+    /// engine's own globals and `row` (every column by its header, for headers that are not
+    /// names: `{{ row["客户 姓名"] }}`).
     pub fn variables(&self) -> BTreeSet<String> {
         match self.env.get_template(NAME) {
             // `range`, `dict` and friends are the engine's own, not columns.
             Ok(t) => t
                 .undeclared_variables(false)
                 .into_iter()
-                .filter(|v| !self.env.globals().any(|(name, _)| name == v))
+                .filter(|v| v != ROW && !self.env.globals().any(|(name, _)| name == v))
                 .collect(),
             Err(_) => BTreeSet::new(),
         }
@@ -42,11 +46,19 @@ impl Template {
     /// Renders one contact: `columns` and `cells` are parallel. The result is trimmed; an empty
     /// result is an error, because an empty instruction would make the AI caller improvise.
     pub fn render(&self, columns: &[String], cells: &[String]) -> Result<String, String> {
-        let context: std::collections::BTreeMap<&str, &str> = columns
+        let row: std::collections::BTreeMap<&str, &str> = columns
             .iter()
             .map(String::as_str)
             .zip(cells.iter().map(String::as_str))
             .collect();
+        let mut context: std::collections::BTreeMap<&str, minijinja::Value> = row
+            .iter()
+            .map(|(k, v)| (*k, minijinja::Value::from(*v)))
+            .collect();
+        // A column really named `row` wins over the map of all columns.
+        context
+            .entry(ROW)
+            .or_insert_with(|| minijinja::Value::from_serialize(&row));
         let template = self.env.get_template(NAME).map_err(|e| describe(&e))?;
         let text = template.render(context).map_err(|e| describe(&e))?;
         let text = text.trim();
@@ -91,6 +103,16 @@ mod tests {
             .render(&cols(&["name", "date"]), &cols(&["王芳", "12月1日"]))
             .unwrap();
         assert_eq!(text, "Call 王芳 about 12月1日.");
+    }
+
+    #[test]
+    fn chinese_headers_by_name_or_through_row() {
+        let t = Template::compile("请提醒{{ 姓名 }}，{{ row[\"预约 时间\"] }}").unwrap();
+        assert_eq!(t.variables().into_iter().collect::<Vec<_>>(), ["姓名"]);
+        let text = t
+            .render(&cols(&["姓名", "预约 时间"]), &cols(&["王芳", "9点"]))
+            .unwrap();
+        assert_eq!(text, "请提醒王芳，9点");
     }
 
     #[test]

@@ -29,10 +29,10 @@ fn bad_numbers_and_duplicates_are_reported_with_their_rows() {
     ws.contacts(3);
     let campaign = ws.campaign("");
     let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&out, 0);
+    assert_exit(&out, 4);
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("5 rows · 3 valid · 1 invalid · 1 duplicate"),
+        stdout.contains("5 rows · 3 valid · 1 invalid · 1 duplicate · 0 suppressed"),
         "{stdout}"
     );
     assert!(stdout.contains("row 5, column phone: `12345`"), "{stdout}");
@@ -72,7 +72,7 @@ fn a_row_whose_requirement_renders_empty_is_invalid() {
         "name: t\ncontacts: contacts.csv\nuser_requirement: \"{{ note }}\"\n",
     );
     let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&out, 0);
+    assert_exit(&out, 4);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("row 3, column user_requirement: the rendered user_requirement is empty"),
@@ -98,26 +98,25 @@ fn a_column_named_like_an_export_column_is_refused() {
 }
 
 #[test]
-fn a_list_that_breaks_at_its_last_row_is_refused_whole_and_dials_nobody() {
+fn a_ragged_row_is_reported_and_strict_makes_it_fatal() {
     let ws = Workspace::new();
     ws.contacts(20);
     let mut csv = std::fs::read_to_string(ws.path("contacts.csv")).unwrap();
     csv.push_str("ragged,13912345678\n");
     ws.write("contacts.csv", &csv);
     let campaign = ws.campaign("");
-    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
+    let c = campaign.to_str().unwrap();
+    let out = ws.stepcall(&["validate", c]);
+    assert_exit(&out, 4);
+    assert!(
+        text(&out.stdout).contains("row 24, column -: this row has 2 cells but the header has 3"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = ws.stepcall(&["validate", c, "--strict"]);
     assert_exit(&out, 2);
     assert!(
-        text(&out.stderr).contains("line 24"),
-        "{}",
-        text(&out.stderr)
+        !ws.path("campaign.db").exists(),
+        "validate writes no database"
     );
-    let out = ws.stepcall(&["run", campaign.to_str().unwrap(), "--simulate"]);
-    assert_exit(&out, 2);
-    let status: serde_json::Value = serde_json::from_slice(
-        &ws.stepcall(&["status", campaign.to_str().unwrap(), "--json"])
-            .stdout,
-    )
-    .unwrap();
-    assert_eq!(status["total"], 0, "nothing half-imported: {status}");
 }
