@@ -275,12 +275,37 @@ fn classify_initiate(
         error,
         answer: Some(answer.clone()),
     };
+    // What the words say, for answers that carry no call id: providers are known to put
+    // account problems and rate limits behind any status, 200 included.
+    let worded = |status: u16| {
+        if mentions_balance(&message) {
+            Some(fatal(Error::NoBalance {
+                message: message.clone(),
+            }))
+        } else if mentions_auth(&message) {
+            Some(fatal(Error::AuthRejected {
+                status,
+                message: message.clone(),
+            }))
+        } else if mentions_rate_limit(&message) && status < 500 {
+            Some(Dial::NotSent {
+                reason: format!(
+                    "the provider refused the request for now (HTTP {status}: {message})"
+                ),
+                retry_after,
+                answer: Some(answer.clone()),
+            })
+        } else {
+            None
+        }
+    };
     match status {
         429 => Dial::NotSent {
             reason: "the provider refused the request for now (HTTP 429)".into(),
             retry_after,
             answer: Some(answer),
         },
+        401 | 403 if mentions_balance(&message) => fatal(Error::NoBalance { message }),
         401 | 403 => fatal(Error::AuthRejected { status, message }),
         426 => fatal(Error::VersionRejected { message }),
         402 => fatal(Error::NoBalance { message }),
@@ -288,16 +313,10 @@ fn classify_initiate(
             url: base_url.to_string(),
             message: format!("HTTP {status} for {}: {message}", wire::INITIATE_PATH),
         }),
-        400..=499 if status != 408 => {
-            if mentions_balance(&message) {
-                fatal(Error::NoBalance { message })
-            } else {
-                Dial::Rejected {
-                    reason: format!("HTTP {status}: {message}"),
-                    answer,
-                }
-            }
-        }
+        400..=499 if status != 408 => worded(status).unwrap_or_else(|| Dial::Rejected {
+            reason: format!("HTTP {status}: {message}"),
+            answer,
+        }),
         200..=299 => match json {
             None => Dial::Uncertain {
                 reason: "the answer is not JSON (the call may have been placed)".into(),
@@ -309,19 +328,54 @@ fn classify_initiate(
                     reason: "the provider accepted the call but gave no call id".into(),
                     answer: Some(answer),
                 },
-                None if mentions_balance(&message) => fatal(Error::NoBalance { message }),
-                None => Dial::Rejected {
+                None => worded(status).unwrap_or(Dial::Rejected {
                     reason: message,
                     answer,
-                },
+                }),
             },
         },
-        // 408, 5xx and anything stranger: the request may have been acted on.
+        // 408, 5xx and anything stranger: the request may have been acted on, unless the
+        // provider says the account is empty.
+        _ if mentions_balance(&message) => fatal(Error::NoBalance { message }),
         _ => Dial::Uncertain {
             reason: format!("HTTP {status} (the call may have been placed): {message}"),
             answer: Some(answer),
         },
     }
+}
+
+/// Provider messages about the key.
+fn mentions_auth(message: &str) -> bool {
+    let m = message.to_lowercase();
+    [
+        "api key",
+        "api-key",
+        "apikey",
+        "invalid key",
+        "unauthorized",
+        "unauthorised",
+        "authentication",
+        "密钥",
+        "鉴权",
+        "认证失败",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+}
+
+/// Provider messages that mean "slow down": a refusal, so the request may be sent again.
+fn mentions_rate_limit(message: &str) -> bool {
+    let m = message.to_lowercase();
+    [
+        "too many requests",
+        "rate limit",
+        "ratelimit",
+        "slow down",
+        "频繁",
+        "限流",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
 }
 
 /// Provider messages that mean the account is out of money. Only consulted for answers that

@@ -116,7 +116,7 @@ async fn anything_that_may_have_reached_the_provider_is_uncertain() {
         ),
         (
             502,
-            json!({"success": false, "message": "no credit on upstream"}).to_string(),
+            json!({"success": false, "message": "upstream error"}).to_string(),
         ),
         (
             503,
@@ -150,6 +150,23 @@ async fn anything_that_may_have_reached_the_provider_is_uncertain() {
         ),
         "a timeout"
     );
+}
+
+#[tokio::test]
+async fn a_rate_limit_in_words_is_a_refusal_whatever_the_status() {
+    for (status, body) in [
+        (
+            200,
+            json!({"success": false, "message": "Too many requests, slow down"}),
+        ),
+        (400, json!({"success": false, "message": "请求过于频繁"})),
+    ] {
+        let got = answer(status, body.clone()).await;
+        assert!(
+            matches!(got, Dial::NotSent { .. }),
+            "{status} {body} read as {got:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -187,6 +204,28 @@ async fn refusals_are_rejected_and_account_problems_are_fatal() {
             69,
         ),
         (404, json!({"detail": "Not Found"}), 78),
+        (
+            200,
+            json!({"success": false, "message": "Invalid API key"}),
+            77,
+        ),
+        (
+            403,
+            json!({"success": false, "message": "insufficient balance"}),
+            69,
+        ),
+        (500, json!({"success": false, "message": "余额不足"}), 69),
+        (
+            200,
+            json!({"success": false, "message": "Invalid API key"}),
+            77,
+        ),
+        (
+            403,
+            json!({"success": false, "message": "insufficient balance"}),
+            69,
+        ),
+        (500, json!({"success": false, "message": "余额不足"}), 69),
     ];
     for (status, body, code) in fatal {
         match answer(status, body.clone()).await {
