@@ -30,6 +30,13 @@ use crate::validate;
 pub const BASE_URL_ENV: &str = "STEPONEAI_BASE_URL";
 
 pub fn main() -> ExitCode {
+    // Over a file-size limit (`ulimit -f`) the kernel would kill stepcall mid-write with
+    // SIGXFSZ, losing the message and maybe a call id; ignored, the write fails instead and
+    // SQLite reports the disk as full, which stops the run cleanly.
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     crate::logging::init(if cli.quiet {
         -1

@@ -35,7 +35,8 @@ const MAX_NOT_SENT_TRIES: u32 = 20;
 /// Tries when no connection can be made at all (about a minute of backoff): a provider that is
 /// down is not worth waiting for contact after contact.
 const MAX_UNREACHABLE_TRIES: u32 = 6;
-/// How long a stopped run waits for requests already on the wire.
+/// The least a stopped run waits for requests already on the wire (more with a longer
+/// request timeout, so an answer on its way is not cut off).
 pub const GRACE: Duration = Duration::from_secs(10);
 const BATCH: usize = 256;
 
@@ -50,6 +51,30 @@ pub struct Dialer {
     pub gate: Arc<Gate>,
     limiter: DefaultDirectRateLimiter,
     pause: Mutex<Option<Instant>>,
+    streak: Mutex<Streak>,
+    /// How long a stopped run waits for requests already on the wire.
+    pub grace: Duration,
+}
+
+/// The same bad answer again and again is the provider's problem, not the contacts': after
+/// `MAX_UNCERTAIN_STREAK` uncertain answers, or `MAX_REJECTED_STREAK` identical rejections, in a
+/// row, the run stops so the rest of the list stays pending instead of being used up.
+#[derive(Default)]
+struct Streak {
+    uncertain: u32,
+    rejected: u32,
+    last_rejection: String,
+}
+
+const MAX_UNCERTAIN_STREAK: u32 = 10;
+const MAX_REJECTED_STREAK: u32 = 5;
+
+/// What a dial attempt came to, for the streak count.
+enum Outcome {
+    Accepted,
+    Uncertain(String),
+    Rejected(String),
+    Other,
 }
 
 enum Next {
@@ -90,6 +115,8 @@ impl Dialer {
             gate,
             limiter: RateLimiter::direct(quota),
             pause: Mutex::new(None),
+            streak: Mutex::new(Streak::default()),
+            grace: GRACE,
         }
     }
 
@@ -136,9 +163,10 @@ impl Dialer {
         drop(calls);
         let drain = async { while tasks.join_next().await.is_some() {} };
         if self.stop.is_raised() {
-            if tokio::time::timeout(GRACE, drain).await.is_err() {
+            if tokio::time::timeout(self.grace, drain).await.is_err() {
                 tracing::warn!(
-                    "some requests were still on the wire after {GRACE:?}; those contacts will be `uncertain`"
+                    "some requests were still on the wire after {:?}; those contacts will be `uncertain`",
+                    self.grace
                 );
             }
         } else {
@@ -192,6 +220,44 @@ impl Dialer {
                 }
             }
         }
+    }
+
+    /// Counts repeated bad answers; the error to stop the run with, when there are too many.
+    fn note_streak(&self, outcome: &Outcome) -> Option<Error> {
+        let mut streak = self.streak.lock().expect("streak");
+        match outcome {
+            Outcome::Accepted => *streak = Streak::default(),
+            Outcome::Uncertain(reason) => {
+                streak.uncertain += 1;
+                if streak.uncertain >= MAX_UNCERTAIN_STREAK {
+                    return Some(Error::ProviderUnavailable {
+                        message: format!(
+                            "{} calls in a row may or may not have been placed (the last: {reason}); stopping so the rest of the list stays pending",
+                            streak.uncertain
+                        ),
+                    });
+                }
+            }
+            Outcome::Rejected(reason) => {
+                streak.uncertain = 0;
+                if *reason == streak.last_rejection {
+                    streak.rejected += 1;
+                } else {
+                    streak.rejected = 1;
+                    streak.last_rejection = reason.clone();
+                }
+                if streak.rejected >= MAX_REJECTED_STREAK {
+                    return Some(Error::ProviderUnavailable {
+                        message: format!(
+                            "{} calls in a row were rejected with the same answer ({reason}); stopping so the rest of the list is not used up",
+                            streak.rejected
+                        ),
+                    });
+                }
+            }
+            Outcome::Other => {}
+        }
+        None
     }
 
     fn pause_for(&self, wait: Duration) {
@@ -297,6 +363,12 @@ impl Dialer {
                 DialRecord::Accepted { call_id, .. } => Some(call_id.clone()),
                 _ => None,
             };
+            let outcome = match &record {
+                DialRecord::Accepted { .. } => Outcome::Accepted,
+                DialRecord::Uncertain { reason, .. } => Outcome::Uncertain(reason.clone()),
+                DialRecord::Rejected { reason, .. } => Outcome::Rejected(reason.clone()),
+                DialRecord::NotSent { .. } => Outcome::Other,
+            };
             if let Err(e) = self
                 .writer
                 .with(move |s| s.record_dial(intent.attempt_id, &record))
@@ -309,6 +381,9 @@ impl Dialer {
                     );
                 }
                 return self.stop.raise(e);
+            }
+            if let Some(error) = self.note_streak(&outcome) {
+                self.stop.raise(error);
             }
             match next {
                 Next::Poll(awaiting) => {

@@ -98,6 +98,20 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         Target::Simulated => Mode::Simulated,
         Target::Live { .. } => Mode::Live,
     };
+    // Signals are watched from the start, so Ctrl-C during the import also ends cleanly.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|cause| Error::WriteFile {
+            path: "tokio runtime".into(),
+            cause,
+        })?;
+    let stop = Stop::default();
+    {
+        let _entered = runtime.enter();
+        watch_signals(stop.clone());
+    }
     let mut plan = Plan::open(&campaign)?;
     let _lock = RunLock::acquire(&campaign.state_path)?;
     let mut store = Store::open(&campaign.state_path, true)?;
@@ -182,16 +196,11 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         store.awaiting()?
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| Error::WriteFile {
-            path: "tokio runtime".into(),
-            cause: source,
-        })?;
+    if let Some(reason) = stop.take_reason() {
+        // A signal during the import: everything is committed, nothing was dialled.
+        return Err(reason);
+    }
     let (writer, db_thread) = Writer::spawn(store);
-    let stop = Stop::default();
     let outcome = runtime.block_on(async {
         let (url, key, poll, _simulator) = match target {
             Target::Simulated => {
@@ -212,7 +221,6 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             Target::Live { base_url, key } => (base_url, key, campaign.poll, None),
         };
         tracing::info!("campaign `{}`: {to_dial} contacts to dial, {} calls awaiting a result", campaign.name, known.len());
-        watch_signals(stop.clone());
         let client = Arc::new(Client::new(&url, key, campaign.timeout));
         let progress = Arc::new(Progress::new(to_dial));
         let ticker = {
@@ -224,7 +232,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
                 }
             })
         };
-        let dialer = Arc::new(Dialer::new(
+        let mut dialer = Dialer::new(
             writer.clone(),
             client.clone(),
             campaign.name.clone(),
@@ -234,7 +242,9 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             stop.clone(),
             progress.clone(),
             gate.clone(),
-        ));
+        );
+        dialer.grace = crate::dialer::GRACE.max(campaign.timeout + Duration::from_secs(2));
+        let dialer = Arc::new(dialer);
         let (calls_tx, calls_rx) = mpsc::unbounded_channel();
         let dialing = tokio::spawn(dialer.dial_all(calls_tx));
         let given_up = if no_wait {
@@ -320,22 +330,22 @@ pub fn day_bounds(hours: &Hours, at: Timestamp) -> (i64, i64) {
 
 /// Ctrl-C or SIGTERM: stop starting calls, let the run wind down. A second one exits at once;
 /// everything committed is already safe on disk.
+/// The handlers are installed before this returns (it must run inside the runtime).
 fn watch_signals(stop: Stop) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
         let (name, code) = tokio::select! {
             _ = int.recv() => ("Ctrl-C", crate::exit::INTERRUPTED),
             _ = term.recv() => ("SIGTERM", crate::exit::TERMINATED),
         };
         tracing::warn!(
-            "{name}: starting no new calls; waiting up to {:?} for calls in flight (press Ctrl-C again to quit at once)",
-            crate::dialer::GRACE
+            "{name}: starting no new calls; waiting for the calls in flight to be recorded (press Ctrl-C again to quit at once)"
         );
         stop.raise(Error::Interrupted { signal: name, code });
         tokio::select! {

@@ -53,3 +53,46 @@ fn a_database_locked_by_another_program_stops_the_dialing() {
     );
     assert_eq!(sim.dial_counts().len(), 30);
 }
+
+#[test]
+fn a_database_that_hits_a_file_size_limit_stops_the_dialing_cleanly() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(300);
+    let campaign = ws.campaign_with(
+        "{ timeout: 5s, poll_interval: 50ms }",
+        "{ calls_per_second: 1000, concurrency: 1 }",
+        "",
+    );
+    let c = campaign.to_str().unwrap();
+    // The list imports within the limit; the answers stored while dialing do not fit.
+    let script = format!(
+        "ulimit -f 400; exec {} run {c} --base-url {}",
+        env!("CARGO_BIN_EXE_stepcall"),
+        sim.url
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env("STEPONEAI_API_KEY", KEY)
+        .env("HOME", ws.dir.path())
+        .env_remove("STEPONEAI_BASE_URL")
+        .output()
+        .unwrap();
+    assert_exit(&out, 74);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot use the state database") && stderr.contains("no further call"),
+        "{stderr}"
+    );
+    let dialled = sim.journal().len();
+    assert!(
+        dialled > 0 && dialled < 300,
+        "the limit was hit mid-run ({dialled})"
+    );
+
+    assert_exit(&ws.run(&sim, &["run", c]), 0);
+    assert!(
+        sim.dial_counts().values().all(|&n| n == 1),
+        "nobody rung twice after the fault"
+    );
+}
