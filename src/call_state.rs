@@ -16,6 +16,8 @@ pub enum CallState {
     Duplicate,
     /// The number is on a do-not-call list.
     Suppressed,
+    /// The row left the contact list before it was dialled.
+    Removed,
     /// An attempt is committed and its request may be on the wire.
     Dialing,
     /// The request may have reached the provider but no call id came back: never redialled
@@ -34,11 +36,12 @@ pub enum CallState {
 }
 
 impl CallState {
-    pub const ALL: [CallState; 13] = [
+    pub const ALL: [CallState; 14] = [
         CallState::Pending,
         CallState::Invalid,
         CallState::Duplicate,
         CallState::Suppressed,
+        CallState::Removed,
         CallState::Dialing,
         CallState::Uncertain,
         CallState::Dialed,
@@ -56,6 +59,7 @@ impl CallState {
             CallState::Invalid => "invalid",
             CallState::Duplicate => "duplicate",
             CallState::Suppressed => "suppressed",
+            CallState::Removed => "removed",
             CallState::Dialing => "dialing",
             CallState::Uncertain => "uncertain",
             CallState::Dialed => "dialed",

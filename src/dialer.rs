@@ -152,6 +152,10 @@ impl Dialer {
                     slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
                     () = self.stop.raised() => break 'list,
                 };
+                // The first turn is taken here, in list order; only retries wait in the task.
+                if !self.wait_turn().await || !self.admit().await {
+                    break 'list;
+                }
                 let (me, calls) = (self.clone(), calls.clone());
                 tasks.spawn(async move {
                     me.dial_one(contact, &calls).await;
@@ -278,10 +282,8 @@ impl Dialer {
         let who = mask(&contact.phone);
         let mut refused = 0;
         while refused < MAX_NOT_SENT_TRIES {
-            if !self.wait_turn().await {
-                return;
-            }
-            if !self.admit().await {
+            // The first turn was taken by `dial_all`; a retry waits for its own.
+            if refused > 0 && (!self.wait_turn().await || !self.admit().await) {
                 return;
             }
             let (campaign, body, id) = (self.campaign.clone(), body.clone(), contact.contact_id);

@@ -110,14 +110,7 @@ impl Plan {
         let Some(row) = self.reader.next_row()? else {
             return Ok(None);
         };
-        let content = fnv1a(
-            row.cells
-                .iter()
-                .flat_map(|c| c.as_bytes().iter().copied().chain([0x1f])),
-        );
-        let seen = self.occurrences.entry(content).or_insert(0);
-        *seen += 1;
-        let fingerprint = fnv1a(content.to_le_bytes().into_iter().chain(seen.to_le_bytes())) as i64;
+        let fingerprint = fingerprint(&mut self.occurrences, &row.cells);
         let checked = match row.problem.clone() {
             Some(problem) => Err(problem),
             None => phone::normalize(&row.cells[self.phone_index]),
@@ -148,6 +141,30 @@ impl Plan {
             verdict,
         }))
     }
+}
+
+/// The fingerprints of every row of the campaign's list, without judging the rows: what a
+/// re-import compares the database with, to find contacts no longer on the list.
+pub fn fingerprints(campaign: &Campaign) -> Result<Vec<i64>> {
+    let mut reader = ContactReader::open_with(&campaign.contacts, &campaign.read)?;
+    let mut occurrences = HashMap::new();
+    let mut out = Vec::new();
+    while let Some(row) = reader.next_row()? {
+        out.push(fingerprint(&mut occurrences, &row.cells));
+    }
+    Ok(out)
+}
+
+/// A row's identity across imports: its content, and how often that content came before.
+fn fingerprint(occurrences: &mut HashMap<u64, u32>, cells: &[String]) -> i64 {
+    let content = fnv1a(
+        cells
+            .iter()
+            .flat_map(|c| c.as_bytes().iter().copied().chain([0x1f])),
+    );
+    let seen = occurrences.entry(content).or_insert(0);
+    *seen += 1;
+    fnv1a(content.to_le_bytes().into_iter().chain(seen.to_le_bytes())) as i64
 }
 
 /// FNV-1a, 64 bits: a hash that is stable across Rust versions, for values stored on disk.

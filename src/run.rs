@@ -144,7 +144,15 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             );
         }
     }
-    let imported = store.import(&mut plan, !changes.is_empty())?;
+    let listed = crate::plan::fingerprints(&campaign)?;
+    let imported = store.import(&mut plan, &listed, !changes.is_empty())?;
+    if imported.removed > 0 {
+        tracing::warn!(
+            "{} contacts not dialled yet are no longer in {} and will not be dialled (`removed`)",
+            imported.removed,
+            campaign.contacts.display()
+        );
+    }
     // Recorded after the import commits: if the import fails, the next run still sees the
     // change and judges the pending contacts again.
     store.save_settings(&settings)?;

@@ -84,6 +84,11 @@ CREATE TABLE suppressed (
     source   TEXT NOT NULL,                         -- the list file, or `stepcall suppress`
     added_at TEXT NOT NULL
 ) WITHOUT ROWID;
+-- Whether the contact's row is still in the list: a row deleted (or corrected) in the CSV is
+-- never dialled again, and a contact not dialled yet becomes `removed`.
+ALTER TABLE contacts ADD COLUMN in_list INTEGER NOT NULL DEFAULT 1;
+DROP INDEX contacts_by_phone;
+CREATE UNIQUE INDEX contacts_by_phone ON contacts(phone) WHERE state NOT IN ('invalid', 'duplicate', 'removed');
 ";
 
 /// Which contacts may be dialled now, besides the pending ones: those whose last outcome is
@@ -97,7 +102,7 @@ pub struct Queue {
 
 /// The SQL condition for "may be dialled now" over `contacts c`, with the `Queue` and the
 /// current Unix time bound as :when (a JSON array), :max, :after and :now.
-const DIALLABLE: &str = "(c.state = 'pending' OR (
+const DIALLABLE: &str = "c.in_list = 1 AND (c.state = 'pending' OR (
     c.state IN (SELECT value FROM json_each(:when))
     AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent') < :max
     AND coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after <= :now))";
@@ -148,6 +153,8 @@ pub struct ImportSummary {
     pub new_rows: u64,
     pub known_rows: u64,
     pub new_pending: u64,
+    /// Contacts not dialled yet whose row left the list.
+    pub removed: u64,
 }
 
 /// A contact ready to be dialled.
@@ -362,7 +369,12 @@ impl Store {
     /// are left alone, new rows are added, and a new row whose number is already a contact is a
     /// duplicate. With `refresh_pending` (the campaign's template or phone column changed and
     /// the user accepted it), contacts not dialled yet are judged again with the new settings.
-    pub fn import(&mut self, plan: &mut Plan, refresh_pending: bool) -> Result<ImportSummary> {
+    pub fn import(
+        &mut self,
+        plan: &mut Plan,
+        listed: &[i64],
+        refresh_pending: bool,
+    ) -> Result<ImportSummary> {
         let mut columns = self.columns()?;
         for h in plan.headers() {
             if !columns.contains(h) {
@@ -374,6 +386,40 @@ impl Store {
         let db = || Error::state(&path);
         let mut summary = ImportSummary::default();
         let tx = self.conn.transaction().map_err(db())?;
+        // First the rows that left the list, so a corrected row is not a duplicate of its
+        // old self and a deleted one is never dialled.
+        tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS listed (fingerprint INTEGER PRIMARY KEY); DELETE FROM temp.listed;")
+            .map_err(db())?;
+        {
+            let mut add = tx
+                .prepare("INSERT OR IGNORE INTO temp.listed (fingerprint) VALUES (?1)")
+                .map_err(db())?;
+            for fp in listed {
+                add.execute([fp]).map_err(db())?;
+            }
+        }
+        let stamp = now();
+        tx.execute(
+            "UPDATE contacts SET in_list = (fingerprint IN (SELECT fingerprint FROM temp.listed))
+             WHERE in_list != (fingerprint IN (SELECT fingerprint FROM temp.listed))",
+            [],
+        )
+        .map_err(db())?;
+        summary.removed = tx
+            .execute(
+                "UPDATE contacts SET state = 'removed', reason = 'no longer in the contact list', updated_at = ?1
+                 WHERE state = 'pending' AND in_list = 0",
+                [&stamp],
+            )
+            .map_err(db())? as u64;
+        tx.execute(
+            "UPDATE contacts SET state = 'pending', reason = NULL, updated_at = ?1
+             WHERE state = 'removed' AND in_list = 1 AND NOT EXISTS (
+                 SELECT 1 FROM contacts o WHERE o.phone = contacts.phone AND o.id != contacts.id
+                     AND o.state NOT IN ('invalid', 'duplicate', 'removed'))",
+            [&stamp],
+        )
+        .map_err(db())?;
         {
             let mut known = tx
                 .prepare("SELECT state FROM contacts WHERE fingerprint = ?1")
@@ -384,7 +430,7 @@ impl Store {
             let mut same_phone = tx
                 .prepare(
                     "SELECT line FROM contacts
-                     WHERE phone = ?1 AND state NOT IN ('invalid', 'duplicate') AND fingerprint != ?2",
+                     WHERE phone = ?1 AND state NOT IN ('invalid', 'duplicate', 'removed') AND fingerprint != ?2",
                 )
                 .map_err(db())?;
             let mut insert = tx
@@ -713,7 +759,7 @@ impl Store {
                 "SELECT count(*), min(due) FROM (
                      SELECT coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after AS due
                      FROM contacts c
-                     WHERE c.state IN (SELECT value FROM json_each(:when))
+                     WHERE c.in_list = 1 AND c.state IN (SELECT value FROM json_each(:when))
                        AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent') < :max)",
                 rusqlite::named_params! { ":when": queue.when_json(), ":max": queue.max_attempts, ":after": queue.after_secs },
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),

@@ -72,3 +72,57 @@ fn contacts_not_dialled_yet_get_the_new_template() {
         "{journal:?}"
     );
 }
+
+#[test]
+fn a_row_deleted_or_corrected_in_the_list_is_never_dialled() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    let phones = ws.contacts(6);
+    let campaign = ws.campaign("");
+    let c = campaign.to_str().unwrap();
+    assert_exit(&ws.run(&sim, &["run", c, "--max-calls", "2"]), 0);
+
+    // Row 5 deleted, row 6's number corrected, row 4's name edited.
+    let csv = std::fs::read_to_string(ws.path("contacts.csv")).unwrap();
+    let edited: Vec<String> = csv
+        .lines()
+        .filter(|l| !l.contains(&phones[4]))
+        .map(|l| {
+            l.replace(&phones[5], "13999999999")
+                .replace("客户3,", "客户三,")
+        })
+        .collect();
+    ws.write("contacts.csv", &(edited.join("\n") + "\n"));
+    let out = ws.run(&sim, &["run", c]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stderr).contains("no longer in"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let counts = sim.dial_counts();
+    assert!(
+        !counts.contains_key(&phones[4]),
+        "the deleted row was dialled"
+    );
+    assert!(
+        !counts.contains_key(&phones[5]),
+        "the old, wrong number was dialled"
+    );
+    assert_eq!(
+        counts.get("13999999999"),
+        Some(&1),
+        "the corrected number is dialled"
+    );
+    assert_eq!(
+        counts.get(&phones[3]),
+        Some(&1),
+        "an edited name is still the same person, dialled once"
+    );
+    assert!(counts.values().all(|&n| n == 1));
+    let status: serde_json::Value =
+        serde_json::from_slice(&ws.stepcall(&["status", c, "--json"]).stdout).unwrap();
+    assert_eq!(status["counts"]["removed"], 3, "{status}");
+    assert_eq!(status["complete"], true);
+}
