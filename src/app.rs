@@ -384,6 +384,7 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
         ("--rate-slow", args.rate_slow),
         ("--rate-garbled", args.rate_garbled),
         ("--rate-huge", args.rate_huge),
+        ("--rate-lost-5xx", args.rate_lost_5xx),
     ] {
         if !(0.0..=1.0).contains(&share) {
             return Err(Error::Usage {
@@ -392,7 +393,9 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
             });
         }
     }
-    if args.rate_drop + args.rate_slow + args.rate_garbled + args.rate_huge > 1.0 {
+    if args.rate_drop + args.rate_slow + args.rate_garbled + args.rate_huge + args.rate_lost_5xx
+        > 1.0
+    {
         return Err(Error::Usage {
             message:
                 "--rate-drop, --rate-slow, --rate-garbled and --rate-huge add up to more than 1"
@@ -415,6 +418,7 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
         slow_delay: args.slow_delay,
         rate_garbled: args.rate_garbled,
         rate_huge: args.rate_huge,
+        rate_lost_5xx: args.rate_lost_5xx,
         outcome: args.outcome,
         seed: args.seed,
     };

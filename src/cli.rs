@@ -158,6 +158,9 @@ pub struct SimArgs {
     /// Share of accepted calls answered with a body of several MiB (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub rate_huge: f64,
+    /// Share of accepted calls answered 502 anyway, as by a gateway that lost the answer (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_lost_5xx: f64,
     /// End every call this way instead of the usual mix.
     #[arg(long, value_parser = ["completed", "no_answer", "busy", "failed"])]
     pub outcome: Option<String>,

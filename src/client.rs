@@ -2,8 +2,8 @@
 //!
 //! This is where "strict where a mistake costs a phone call" lives. Every `initiate_call` answer
 //! is sorted into exactly one of: accepted (a call id), not sent (provably never reached the
-//! provider: HTTP 429 or 408, or no connection was made, so it may be retried), uncertain (it may
-//! have reached the provider: a timeout or reset after sending, a 5xx, an unreadable or id-less
+//! provider: HTTP 429, or no connection was made, so it may be retried), uncertain (it may
+//! have reached the provider: a timeout or reset after sending, a 408 or 5xx, an unreadable or id-less
 //! 2xx, so it is never retried automatically), rejected (the provider refused this one request),
 //! or fatal (the key, the protocol version or the balance: no further call can succeed). The
 //! client never retries anything itself; the dialer decides, with the classification in hand.

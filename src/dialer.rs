@@ -3,7 +3,7 @@
 //! For every contact: wait for the rate limiter (governor, burst 1, so no window ever sees more
 //! than the quota) and any provider-requested pause, commit the intent (`Store::begin_attempt`,
 //! which refuses a contact that is no longer pending), send, then commit what came back. Only an
-//! answer that proves the request never reached the provider (429, 408, no connection) sends
+//! answer that proves the request never reached the provider (429, no connection) sends
 //! the contact round again, with the provider's Retry-After or an exponential backoff; the pause
 //! applies to every task, since a 429 is about the account, not the number. A semaphore caps the
 //! calls in flight. Nothing here touches SQLite directly: all writes go through the `Writer`.

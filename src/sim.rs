@@ -60,6 +60,8 @@ pub struct SimConfig {
     pub rate_garbled: f64,
     /// Share of accepted calls answered with a body of several MiB.
     pub rate_huge: f64,
+    /// Share of accepted calls answered 502 anyway (a gateway that lost the answer).
+    pub rate_lost_5xx: f64,
     /// Every call ends this way (completed, no_answer, busy or failed) instead of the
     /// deterministic mix.
     pub outcome: Option<String>,
@@ -83,6 +85,7 @@ impl Default for SimConfig {
             slow_delay: Duration::from_secs(60),
             rate_garbled: 0.0,
             rate_huge: 0.0,
+            rate_lost_5xx: 0.0,
             outcome: None,
             seed: 1,
         }
@@ -297,6 +300,7 @@ impl Sim {
             (c.rate_slow, Mishap::Slow),
             (c.rate_garbled, Mishap::Garbled),
             (c.rate_huge, Mishap::Huge),
+            (c.rate_lost_5xx, Mishap::LostBehindGateway),
         ] {
             edge += share;
             if draw < edge {
@@ -314,6 +318,8 @@ enum Mishap {
     Slow,
     Garbled,
     Huge,
+    /// The call is placed, then the gateway answers 502.
+    LostBehindGateway,
 }
 
 fn garbled() -> Response {
@@ -441,6 +447,7 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
         }
         Some(Mishap::Slow) => tokio::time::sleep(sim.config.slow_delay).await,
         Some(Mishap::Garbled) => return garbled(),
+        Some(Mishap::LostBehindGateway) => return refuse(StatusCode::BAD_GATEWAY, "bad gateway"),
         Some(Mishap::Huge) => {
             let padding = "x".repeat(4 << 20);
             return answer(

@@ -80,6 +80,8 @@ fn every_fault_at_once_loses_and_duplicates_nothing() {
         "0.05",
         "--rate-huge",
         "0.03",
+        "--rate-lost-5xx",
+        "0.05",
         "--seed",
         "7",
     ]);

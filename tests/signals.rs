@@ -50,6 +50,7 @@ fn stop_with(name: &str, code: i32) {
     wait_for_calls(&sim, 4);
     let stopped_at = Instant::now();
     signal(&child, name);
+    let at_signal = sim.journal().len();
     let out = child.wait_with_output().unwrap();
     assert!(
         stopped_at.elapsed() < Duration::from_secs(5),
@@ -63,8 +64,8 @@ fn stop_with(name: &str, code: i32) {
     );
     let dialled = sim.journal().len();
     assert!(
-        dialled < 40,
-        "no new calls were started after the signal ({dialled})"
+        dialled <= at_signal + 2,
+        "at most the calls already on their way (concurrency 2) after the signal: {at_signal} then {dialled}"
     );
     let export = ws.export(&ws.path("campaign.yaml"));
     assert_eq!(
