@@ -7,9 +7,9 @@
 //! valid (normalised number and rendered requirement), invalid (with the reason) or a duplicate
 //! of an earlier row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
-use crate::campaign::Campaign;
+use crate::campaign::{Campaign, MultiPhone};
 use crate::contacts::ContactReader;
 use crate::errors::{Error, Result};
 use crate::export::EXPORT_COLUMNS;
@@ -38,6 +38,9 @@ pub struct Plan {
     phone_index: usize,
     first_line_of: HashMap<String, u64>,
     occurrences: HashMap<u64, u32>,
+    split: bool,
+    /// The further contacts of a row split into several numbers.
+    queued: VecDeque<PlannedRow>,
 }
 
 impl Plan {
@@ -93,6 +96,8 @@ impl Plan {
             phone_index,
             first_line_of: HashMap::new(),
             occurrences: HashMap::new(),
+            split: campaign.multi_phone == MultiPhone::Split,
+            queued: VecDeque::new(),
         })
     }
 
@@ -107,39 +112,60 @@ impl Plan {
 
     /// Judges the next row; `None` at the end of the list.
     pub fn next_row(&mut self) -> Result<Option<PlannedRow>> {
+        if let Some(queued) = self.queued.pop_front() {
+            return Ok(Some(queued));
+        }
         let Some(row) = self.reader.next_row()? else {
             return Ok(None);
         };
-        let fingerprint = fingerprint(&mut self.occurrences, &row.cells);
-        let checked = match row.problem.clone() {
+        let base = fingerprint(&mut self.occurrences, &row.cells);
+        let numbers = match row.problem.clone() {
             Some(problem) => Err(problem),
-            None => phone::normalize(&row.cells[self.phone_index]),
+            None => phone::normalize_cell(&row.cells[self.phone_index], self.split),
         };
-        let verdict = match checked {
-            Err(reason) => Verdict::Invalid { reason },
-            Ok(number) => match self.first_line_of.get(&number) {
-                Some(&first_line) => Verdict::Duplicate {
+        let numbers = match numbers {
+            Ok(numbers) => numbers,
+            Err(reason) => {
+                let verdict = Verdict::Invalid { reason };
+                return Ok(Some(PlannedRow {
+                    line: row.line,
+                    cells: row.cells,
+                    fingerprint: base,
+                    verdict,
+                }));
+            }
+        };
+        // With `multi_phone: split`, one contact per number, each with its own identity.
+        for (part, number) in numbers.into_iter().enumerate() {
+            let verdict = self.judge(number, row.line, &row.cells);
+            let fingerprint = part_fingerprint(base, part);
+            self.queued.push_back(PlannedRow {
+                line: row.line,
+                cells: row.cells.clone(),
+                fingerprint,
+                verdict,
+            });
+        }
+        Ok(self.queued.pop_front())
+    }
+
+    fn judge(&mut self, number: String, line: u64, cells: &[String]) -> Verdict {
+        if let Some(&first_line) = self.first_line_of.get(&number) {
+            return Verdict::Duplicate {
+                phone: number,
+                first_line,
+            };
+        }
+        match self.template.render(self.reader.headers(), cells) {
+            Ok(requirement) => {
+                self.first_line_of.insert(number.clone(), line);
+                Verdict::Valid {
                     phone: number,
-                    first_line,
-                },
-                None => match self.template.render(self.reader.headers(), &row.cells) {
-                    Ok(requirement) => {
-                        self.first_line_of.insert(number.clone(), row.line);
-                        Verdict::Valid {
-                            phone: number,
-                            requirement,
-                        }
-                    }
-                    Err(reason) => Verdict::Invalid { reason },
-                },
-            },
-        };
-        Ok(Some(PlannedRow {
-            line: row.line,
-            cells: row.cells,
-            fingerprint,
-            verdict,
-        }))
+                    requirement,
+                }
+            }
+            Err(reason) => Verdict::Invalid { reason },
+        }
     }
 }
 
@@ -147,12 +173,37 @@ impl Plan {
 /// re-import compares the database with, to find contacts no longer on the list.
 pub fn fingerprints(campaign: &Campaign) -> Result<Vec<i64>> {
     let mut reader = ContactReader::open_with(&campaign.contacts, &campaign.read)?;
+    let phone_index = reader
+        .headers()
+        .iter()
+        .position(|h| *h == campaign.phone_column);
+    let split = campaign.multi_phone == MultiPhone::Split;
     let mut occurrences = HashMap::new();
     let mut out = Vec::new();
     while let Some(row) = reader.next_row()? {
-        out.push(fingerprint(&mut occurrences, &row.cells));
+        let base = fingerprint(&mut occurrences, &row.cells);
+        let parts = match phone_index {
+            Some(i) if split && row.problem.is_none() => {
+                phone::normalize_cell(&row.cells[i], true).map_or(1, |n| n.len())
+            }
+            _ => 1,
+        };
+        out.extend((0..parts.max(1)).map(|part| part_fingerprint(base, part)));
     }
     Ok(out)
+}
+
+/// The identity of the `part`-th number of a row (the row's own for the first).
+fn part_fingerprint(base: i64, part: usize) -> i64 {
+    if part == 0 {
+        base
+    } else {
+        fnv1a(
+            base.to_le_bytes()
+                .into_iter()
+                .chain((part as u64).to_le_bytes()),
+        ) as i64
+    }
 }
 
 /// A row's identity across imports: its content, and how often that content came before.

@@ -48,8 +48,9 @@ pub fn read_list(path: &Path, phone_column: &str) -> Result<Vec<String>> {
             if cell.trim().is_empty() {
                 continue;
             }
-            match phone::normalize(cell) {
-                Ok(n) => numbers.push(n),
+            // Every number in a cell is blocked, also when the cell holds several.
+            match phone::normalize_cell(cell, true) {
+                Ok(n) => numbers.extend(n),
                 Err(_) => skipped.push(i as u64 + 2),
             }
         }
@@ -59,8 +60,8 @@ pub fn read_list(path: &Path, phone_column: &str) -> Result<Vec<String>> {
             if line.is_empty() {
                 continue;
             }
-            match phone::normalize(line) {
-                Ok(n) => numbers.push(n),
+            match phone::normalize_cell(line, true) {
+                Ok(n) => numbers.extend(n),
                 Err(_) => skipped.push(i as u64 + 1),
             }
         }

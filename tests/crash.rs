@@ -38,26 +38,36 @@ pub fn crash_campaign(contacts: usize, kills: usize, seed: u64, answer_delay: &s
     let campaign = campaign.to_str().unwrap();
     let mut rng = seed;
     for k in 0..kills {
+        // Every fourth run only collects results (`--max-calls 0`), so kills land in polling too.
+        let polling_only = k % 4 == 3;
         let mut child = bin()
             .args(["run", campaign, "--base-url", &sim.url])
+            .args(if polling_only {
+                &["--max-calls", "0"][..]
+            } else {
+                &[][..]
+            })
             .env("STEPONEAI_API_KEY", KEY)
             .env("HOME", ws.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        if k % 4 == 0 {
-            // Right after the provider accepted a call, before the answer arrives.
-            let before = sim.journal().len();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while sim.journal().len() == before && Instant::now() < deadline {
-                if child.try_wait().unwrap().is_some() {
-                    break;
+        match k % 4 {
+            0 => {
+                // Right after the provider accepted a call, before the answer arrives.
+                let before = sim.journal().len();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while sim.journal().len() == before && Instant::now() < deadline {
+                    if child.try_wait().unwrap().is_some() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
                 }
-                std::thread::sleep(Duration::from_millis(1));
             }
-        } else {
-            std::thread::sleep(Duration::from_millis(next(&mut rng) % 300));
+            // During start-up and the import.
+            1 => std::thread::sleep(Duration::from_millis(next(&mut rng) % 25)),
+            _ => std::thread::sleep(Duration::from_millis(next(&mut rng) % 300)),
         }
         let _ = child.kill(); // SIGKILL
         child.wait().unwrap();

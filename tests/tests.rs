@@ -10,6 +10,7 @@ mod crash;
 mod end_to_end;
 mod faults;
 mod hostile;
+mod lists;
 mod schedule;
 mod secrets;
 mod signals;
