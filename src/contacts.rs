@@ -270,7 +270,7 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Valid UTF-8 is UTF-8 (a multi-byte character cut at the sample's end included); otherwise
 /// chardetng decides, told the text is probably Chinese.
-fn detect(sample: &[u8]) -> &'static Encoding {
+pub(crate) fn detect(sample: &[u8]) -> &'static Encoding {
     match std::str::from_utf8(sample) {
         Ok(_) => encoding_rs::UTF_8,
         Err(e) if e.error_len().is_none() && sample.len() - e.valid_up_to() < 4 => {

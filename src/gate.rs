@@ -122,11 +122,14 @@ impl Gate {
         Ok(())
     }
 
-    /// Returns a call taken by `admit` that never went out.
+    /// Returns a call taken by `admit` that never went out. One taken before midnight is not
+    /// given back to the new day, whose count it never was in.
     pub fn give_back(&self) {
         let mut count = self.count.lock().expect("gate count");
         count.this_run = count.this_run.saturating_sub(1);
-        count.today = count.today.saturating_sub(1);
+        if self.hours.local(crate::clock::now()).date() == count.day {
+            count.today = count.today.saturating_sub(1);
+        }
     }
 
     /// Closes the gate for the rest of the run; the first reason is kept.

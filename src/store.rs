@@ -760,6 +760,7 @@ impl Store {
                      SELECT coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after AS due
                      FROM contacts c
                      WHERE c.in_list = 1 AND c.state IN (SELECT value FROM json_each(:when))
+                       AND c.phone NOT IN (SELECT phone FROM suppressed)
                        AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent') < :max)",
                 rusqlite::named_params! { ":when": queue.when_json(), ":max": queue.max_attempts, ":after": queue.after_secs },
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),

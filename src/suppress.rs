@@ -13,10 +13,16 @@ use crate::phone;
 
 /// The normalised numbers on the list at `path`.
 pub fn read_list(path: &Path, phone_column: &str) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|cause| Error::ReadFile {
+    let bytes = std::fs::read(path).map_err(|cause| Error::ReadFile {
         path: path.to_path_buf(),
         cause,
     })?;
+    // Saved from Excel like the contacts, so read in whatever encoding it came in.
+    let encoding = match encoding_rs::Encoding::for_bom(&bytes) {
+        Some((encoding, _)) => encoding,
+        None => crate::contacts::detect(&bytes[..bytes.len().min(64 * 1024)]),
+    };
+    let (text, _, _) = encoding.decode(&bytes);
     let text = text.trim_start_matches('\u{feff}');
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     let looks_csv = first.contains([',', ';', '\t'])
@@ -38,10 +44,24 @@ pub fn read_list(path: &Path, phone_column: &str) -> Result<Vec<String>> {
             .iter()
             .map(|h| h.trim().to_string())
             .collect();
-        let column = [phone_column, "phone", "手机号", "电话", "手机", "mobile"]
+        let known = [phone_column, "phone", "手机号", "电话", "手机", "mobile"];
+        let column = match known
             .iter()
             .find_map(|name| headers.iter().position(|h| h == name))
-            .unwrap_or(0);
+        {
+            Some(column) => column,
+            None if headers.len() == 1 => 0,
+            // Guessing a column would silently turn the list off: refuse instead.
+            None => {
+                return Err(list_error(
+                    path,
+                    &format!(
+                        "none of its columns ({}) is a phone column",
+                        headers.join(", ")
+                    ),
+                ));
+            }
+        };
         for (i, record) in reader.records().enumerate() {
             let record = record.map_err(|e| list_error(path, &e.to_string()))?;
             let cell = record.get(column).unwrap_or("");
@@ -66,6 +86,12 @@ pub fn read_list(path: &Path, phone_column: &str) -> Result<Vec<String>> {
             }
         }
     }
+    if numbers.is_empty() && !skipped.is_empty() {
+        return Err(list_error(
+            path,
+            "it holds no phone number stepcall can read",
+        ));
+    }
     if !skipped.is_empty() {
         let lines: Vec<String> = skipped.iter().take(10).map(u64::to_string).collect();
         tracing::warn!(
@@ -83,13 +109,35 @@ fn list_error(path: &Path, message: &str) -> Error {
         path: path.to_path_buf(),
         line: 0,
         message: format!("the do-not-call list cannot be read: {message}"),
-        help: "use a CSV with a phone column, or one number a line".into(),
+        help: "use a CSV with a column named phone (or 手机号, 电话, or the campaign's phone_column), or one number a line; until then nothing is dialled".into(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::read_list;
+
+    #[test]
+    fn a_list_whose_phone_column_cannot_be_found_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("dnc.csv");
+        std::fs::write(&csv, "name,tel\n王芳,13800138000\n").unwrap();
+        assert!(
+            read_list(&csv, "phone").is_err(),
+            "a guessed column would turn the list off"
+        );
+        let gbk = dir.path().join("gbk.csv");
+        std::fs::write(
+            &gbk,
+            encoding_rs::GBK.encode("姓名,电话\n王芳,13800138000\n").0,
+        )
+        .unwrap();
+        assert_eq!(
+            read_list(&gbk, "phone").unwrap(),
+            ["13800138000"],
+            "a GBK list from Excel"
+        );
+    }
 
     #[test]
     fn csv_and_plain_lists_normalise_like_contacts() {

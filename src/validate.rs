@@ -179,7 +179,19 @@ fn write_rejected(
         out.extend_from_slice(text.as_bytes());
         out
     } else {
-        encoding.encode(&text).0.into_owned()
+        match encoding.encode(&text) {
+            (bytes, _, false) => bytes.into_owned(),
+            // A name the list's encoding cannot hold would come back as `&#...;`: write UTF-8
+            // with a BOM instead, which Excel also opens.
+            (_, _, true) => {
+                tracing::warn!(
+                    "{}: some rejected rows hold characters {} cannot encode; written as UTF-8 instead",
+                    path.display(),
+                    encoding.name()
+                );
+                [&[0xef, 0xbb, 0xbf][..], text.as_bytes()].concat()
+            }
+        }
     };
     let mut file = std::fs::File::create(path).map_err(write_err)?;
     file.write_all(&bytes).map_err(write_err)

@@ -250,3 +250,27 @@ fn wait_for_window_waits_for_the_next_window_instead_of_exiting() {
         );
     }
 }
+
+#[test]
+fn a_do_not_call_list_that_cannot_be_read_stops_the_run_before_any_call() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    let phones = ws.contacts(3);
+    ws.write("dnc.csv", &format!("name,tel\nx,{}\n", phones[0]));
+    let campaign = ws.campaign("suppress: [dnc.csv]\n");
+    let out = ws.run_at(
+        &sim,
+        "2026-12-01T10:00:00+08:00",
+        &["run", campaign.to_str().unwrap()],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("is a phone column"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        sim.journal().is_empty(),
+        "nobody is rung while the list is unreadable"
+    );
+}
