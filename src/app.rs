@@ -18,6 +18,7 @@ use crate::cli::{CallArgs, CallinfoArgs, Cli, Command, RunArgs, SimArgs};
 use crate::client::Client;
 use crate::errors::{Error, Result};
 use crate::exit;
+use crate::export::{ExportOptions, Format as ExportFormat};
 use crate::gate::Halt;
 use crate::oneoff;
 use crate::run::{self, RunSettings, Target};
@@ -74,8 +75,17 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Preview { campaign, count } => cmd_preview(&Campaign::load(&campaign)?, count),
         Command::Run(args) => cmd_run(args),
         Command::Status { campaign, json } => cmd_status(&Campaign::load(&campaign)?, json),
-        Command::Export { campaign, output } => {
-            cmd_export(&Campaign::load(&campaign)?, output.as_deref())
+        Command::Export {
+            campaign,
+            output,
+            excel,
+            format,
+            only,
+            since,
+        } => {
+            let campaign = Campaign::load(&campaign)?;
+            let options = export_options(&campaign, excel, &format, &only, since.as_deref())?;
+            cmd_export(&campaign, output.as_deref(), &options)
         }
         Command::Sim(args) => cmd_sim(args),
         Command::Suppress { campaign, phones } => {
@@ -317,12 +327,69 @@ fn cmd_status(campaign: &Campaign, json: bool) -> Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-fn cmd_export(campaign: &Campaign, output: Option<&Path>) -> Result<u8> {
+/// Turns the export flags into options, refusing unknown states and unreadable times.
+fn export_options(
+    campaign: &Campaign,
+    excel: bool,
+    format: &str,
+    only: &[String],
+    since: Option<&str>,
+) -> Result<ExportOptions> {
+    let only = if only.is_empty() {
+        None
+    } else {
+        Some(
+            only.iter()
+                .map(|s| {
+                    CallState::parse(s.trim()).ok_or_else(|| Error::Usage {
+                        message: format!("--only {s}: there is no such state"),
+                        help: format!(
+                            "use some of: {}",
+                            CallState::ALL
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        )
+    };
+    let since = match since {
+        None => None,
+        Some(text) => Some(
+            text.parse::<jiff::Timestamp>()
+                .ok()
+                .or_else(|| {
+                    let date: jiff::civil::Date = text.parse().ok()?;
+                    date.to_zoned(campaign.hours.zone().clone()).ok().map(|z| z.timestamp())
+                })
+                .ok_or_else(|| Error::Usage {
+                    message: format!("--since {text} is not a time"),
+                    help: "write a date (2026-12-01, in the campaign's time zone) or an instant (2026-12-01T09:00:00+08:00)".into(),
+                })?,
+        ),
+    };
+    let format = if format == "jsonl" {
+        ExportFormat::Jsonl
+    } else {
+        ExportFormat::Csv
+    };
+    Ok(ExportOptions {
+        format,
+        excel,
+        only,
+        since,
+    })
+}
+
+fn cmd_export(campaign: &Campaign, output: Option<&Path>, options: &ExportOptions) -> Result<u8> {
     let store = Store::open(&campaign.state_path, false)?;
     match output.filter(|p| *p != Path::new("-")) {
         None => {
             let stdout = std::io::stdout();
-            crate::export::write_csv(&store, stdout.lock())?;
+            crate::export::write(&store, stdout.lock(), options)?;
         }
         Some(path) => {
             // Written beside the target and renamed into place: a crash never leaves half a file.
@@ -335,7 +402,7 @@ fn cmd_export(campaign: &Campaign, output: Option<&Path>) -> Result<u8> {
             };
             let file = std::fs::File::create(&partial).map_err(write_err)?;
             let mut out = std::io::BufWriter::new(file);
-            let n = crate::export::write_csv(&store, &mut out)?;
+            let n = crate::export::write(&store, &mut out, options)?;
             out.flush().map_err(write_err)?;
             drop(out);
             std::fs::rename(&partial, path).map_err(write_err)?;

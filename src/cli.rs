@@ -62,6 +62,18 @@ pub enum Command {
         /// Output file; standard output when absent or `-`.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// For Excel: UTF-8 with a BOM, and numbers such as phone numbers kept as text.
+        #[arg(long)]
+        excel: bool,
+        /// csv, or jsonl: one JSON object per contact with every attempt and transcript.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
+        format: String,
+        /// Only contacts in these states, e.g. answered,no_answer.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Only contacts updated at or after this time (2026-12-01, or an RFC 3339 instant).
+        #[arg(long)]
+        since: Option<String>,
     },
     /// Serve the Stepone API simulator on loopback, for trying things by hand.
     Sim(SimArgs),

@@ -205,6 +205,9 @@ pub enum DialRecord {
 /// One line of the export.
 #[derive(Debug, Clone)]
 pub struct ExportRow {
+    pub contact_id: i64,
+    /// The normalised number (none for an invalid row).
+    pub phone: Option<String>,
     pub cells: Map<String, Value>,
     pub state: String,
     pub call_id: Option<String>,
@@ -905,7 +908,8 @@ impl Store {
                 "SELECT c.cells, c.state, c.reason, c.updated_at,
                         (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent'),
                         (SELECT min(started_at) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent'),
-                        l.call_id, l.status_raw, l.duration_seconds, l.cost, l.transcript, l.error
+                        l.call_id, l.status_raw, l.duration_seconds, l.cost, l.transcript, l.error,
+                        c.id, c.phone
                  FROM contacts c
                  LEFT JOIN attempts l ON l.id =
                      (SELECT max(id) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent')
@@ -922,6 +926,8 @@ impl Store {
             let reason: Option<String> = r.get(2).map_err(get)?;
             let attempt_error: Option<String> = r.get(11).map_err(get)?;
             each(ExportRow {
+                contact_id: r.get(12).map_err(get)?,
+                phone: r.get(13).map_err(get)?,
                 cells: match serde_json::from_str(&cells) {
                     Ok(Value::Object(map)) => map,
                     _ => Map::new(),
@@ -951,6 +957,50 @@ fn show(v: &Value) -> String {
     let short: String = text.chars().take(200).collect();
     let ellipsis = if short.len() < text.len() { "…" } else { "" };
     format!("«{short}{ellipsis}»")
+}
+
+/// One dial attempt, for the JSON-lines export.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttemptRecord {
+    pub number: i64,
+    pub started_at: String,
+    pub outcome: String,
+    pub call_id: Option<String>,
+    pub status_raw: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub cost: Option<f64>,
+    pub transcript: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Store {
+    /// Every attempt that may have rung the contact, oldest first.
+    pub fn attempts_of(&self, contact_id: i64) -> Result<Vec<AttemptRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT number, started_at, outcome, call_id, status_raw, duration_seconds, cost, transcript, error
+                 FROM attempts WHERE contact_id = ?1 AND outcome != 'not_sent' ORDER BY id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([contact_id], |r| {
+                Ok(AttemptRecord {
+                    number: r.get(0)?,
+                    started_at: r.get(1)?,
+                    outcome: r.get(2)?,
+                    call_id: r.get(3)?,
+                    status_raw: r.get(4)?,
+                    duration_seconds: r.get(5)?,
+                    cost: r.get(6)?,
+                    transcript: r.get(7)?,
+                    error: r.get(8)?,
+                })
+            })
+            .map_err(Error::state(&self.path))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::state(&self.path))
+    }
 }
 
 fn insert_answer(

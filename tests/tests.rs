@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod crash;
 mod end_to_end;
+mod export;
 mod faults;
 mod hostile;
 mod lists;

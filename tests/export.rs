@@ -1,0 +1,69 @@
+//! Exports people act on: safe to open in Excel, filterable, and complete as JSON lines.
+
+use crate::harness::{Sim, Workspace, assert_exit, text};
+
+fn campaign_with_a_hostile_name(ws: &Workspace) -> String {
+    ws.write(
+        "contacts.csv",
+        "name,phone,date\n=HYPERLINK(\"http://x\"),13800130000,12月1日\n王芳,13800130001,12月2日\n李娜,13800130002,12月3日\n",
+    );
+    ws.campaign("").to_str().unwrap().to_string()
+}
+
+#[test]
+fn csv_cells_are_never_formulas_and_excel_gets_a_bom_and_text_numbers() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    let c = campaign_with_a_hostile_name(&ws);
+    assert_exit(&ws.run(&sim, &["run", &c]), 0);
+
+    let plain = text(&ws.stepcall(&["export", &c]).stdout);
+    assert!(plain.contains("'=HYPERLINK"), "{plain}");
+    assert!(!plain.contains(",=HYPERLINK") && !plain.starts_with("=HYPERLINK"));
+
+    let out = ws.stepcall(&["export", &c, "--excel"]);
+    assert_exit(&out, 0);
+    assert!(
+        out.stdout.starts_with(&[0xef, 0xbb, 0xbf]),
+        "a BOM for Excel"
+    );
+    let excel = text(&out.stdout);
+    assert!(
+        excel.contains("\"=\"\"13800130001\"\"\""),
+        "the phone number stays text: {excel}"
+    );
+}
+
+#[test]
+fn jsonl_has_every_attempt_and_filters_work() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    let c = campaign_with_a_hostile_name(&ws);
+    assert_exit(&ws.run(&sim, &["run", &c]), 0);
+
+    let out = ws.stepcall(&["export", &c, "--format", "jsonl"]);
+    assert_exit(&out, 0);
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        assert_eq!(
+            line["attempts"].as_array().unwrap().len() as u64,
+            line["call_attempts"].as_u64().unwrap()
+        );
+        assert_eq!(line["attempts"][0]["call_id"], line["call_id"]);
+    }
+    let answered = lines
+        .iter()
+        .filter(|l| l["call_state"] == "answered")
+        .count();
+
+    let only = ws.stepcall(&["export", &c, "--format", "jsonl", "--only", "answered"]);
+    assert_eq!(text(&only.stdout).lines().count(), answered);
+    let later = ws.stepcall(&["export", &c, "--since", "2099-01-01"]);
+    assert_eq!(text(&later.stdout).lines().count(), 1, "only the header");
+    let bad = ws.stepcall(&["export", &c, "--only", "ringing"]);
+    assert_exit(&bad, 2);
+}
