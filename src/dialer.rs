@@ -1,8 +1,10 @@
-//! The dialer: pending contacts in, one `initiate_call` each, under the quota and the cap.
+//! The dialer: contacts due for a call in, one `initiate_call` each, under the quota and the cap.
 //!
-//! For every contact: wait for the rate limiter (governor, burst 1, so no window ever sees more
-//! than the quota) and any provider-requested pause, commit the intent (`Store::begin_attempt`,
-//! which refuses a contact that is no longer pending), send, then commit what came back. Only an
+//! For every contact, in list order: wait for the rate limiter (governor, burst 1, so no window
+//! ever sees more than the quota) and any provider-requested pause, ask the `Gate` (calling
+//! hours, run and daily limits), commit the intent (`Store::begin_attempt`, which refuses a
+//! contact that is no longer due or is on a do-not-call list), send, then commit what came
+//! back. Only an
 //! answer that proves the request never reached the provider (429, no connection) sends
 //! the contact round again, with the provider's Retry-After or an exponential backoff; the pause
 //! applies to every task, since a 429 is about the account, not the number. A semaphore caps the

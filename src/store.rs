@@ -3,9 +3,10 @@
 //! Everything that must survive a crash is here: the contacts as imported, each contact's state,
 //! every dial attempt with the request sent, the call id and every raw answer. The write that
 //! matters most is `begin_attempt`: it commits `dialing` durably (WAL with `synchronous=FULL`)
-//! *before* the request leaves, and only for a contact that is still `pending`, so no code path
-//! can dial a contact twice, and a crash at any instant leaves either a pending contact (never
-//! sent) or a dialing one (maybe sent, so `uncertain` on resume). Schema changes are migrations
+//! *before* the request leaves, and only for a contact that is still due (pending, or waiting
+//! for a redial whose time has come) and not on a do-not-call list, so no code path can dial a
+//! contact twice by accident, and a crash at any instant leaves either a contact that was never
+//! sent or a dialing one (maybe sent, so `uncertain` on resume). Schema changes are migrations
 //! keyed on `PRAGMA user_version`. The file is created with mode 0600: it holds personal data and
 //! transcripts. The API key is never written here.
 
