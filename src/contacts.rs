@@ -233,7 +233,8 @@ impl ContactReader {
                 if used > width || cells.len() < width {
                     let n = used.max(cells.len().min(width));
                     problem = Some(format!(
-                        "this row has {n} cells but the header has {width}: check for a missing or stray delimiter, or an unquoted comma"
+                        "this row has {n} cell{} but the header has {width}: check for a missing or stray delimiter, or an unquoted comma",
+                        if n == 1 { "" } else { "s" }
                     ));
                 }
                 cells.resize(width, String::new());
@@ -566,7 +567,7 @@ mod tests {
                 .unwrap()
                 .problem
                 .unwrap()
-                .contains("1 cells"),
+                .contains("1 cell but"),
             "a short row"
         );
     }
