@@ -3,11 +3,12 @@
 //! simulator's journal: nobody dialled twice, every call id kept (or its contact `uncertain`,
 //! at most one per kill), every valid contact in a final state.
 
-use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::harness::{KEY, Sim, Workspace, assert_exit, bin};
+use crate::harness::{
+    KEY, Sim, Workspace, assert_exit, assert_nobody_twice_and_call_ids_kept, bin, by_phone,
+};
 
 pub struct CrashReport {
     pub kills: usize,
@@ -76,27 +77,10 @@ pub fn crash_campaign(contacts: usize, kills: usize, seed: u64, answer_delay: &s
     let out = ws.run(&sim, &["run", campaign]);
     assert_exit(&out, 0);
 
-    let counts = sim.dial_counts();
-    assert!(
-        counts.values().all(|&n| n == 1),
-        "a number was dialled twice: {counts:?}"
-    );
     let export = ws.export(campaign.as_ref());
-    let by_phone: HashMap<&str, &HashMap<String, String>> = export
-        .iter()
-        .filter(|r| r["call_state"] != "duplicate")
-        .map(|r| (r["phone"].as_str(), r))
-        .collect();
-    for entry in sim.journal() {
-        let row = by_phone[entry["phone"].as_str().unwrap()];
-        if row["call_state"] != "uncertain" {
-            assert_eq!(
-                row["call_id"],
-                entry["call_id"].as_str().unwrap(),
-                "the journal's call id is kept: {row:?}"
-            );
-        }
-    }
+    assert_nobody_twice_and_call_ids_kept(&sim, &export);
+    let counts = sim.dial_counts();
+    let by_phone = by_phone(&export);
     let uncertain = export
         .iter()
         .filter(|r| r["call_state"] == "uncertain")

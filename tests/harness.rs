@@ -205,6 +205,37 @@ impl Workspace {
     }
 }
 
+/// Export rows by their phone cell, duplicate rows left out.
+pub fn by_phone(export: &[HashMap<String, String>]) -> HashMap<&str, &HashMap<String, String>> {
+    export
+        .iter()
+        .filter(|r| r["call_state"] != "duplicate")
+        .map(|r| (r["phone"].as_str(), r))
+        .collect()
+}
+
+/// The promise, checked against the simulator's journal: nobody was dialled twice, and every
+/// call id the provider gave is in the export unless its contact is `uncertain`.
+#[track_caller]
+pub fn assert_nobody_twice_and_call_ids_kept(sim: &Sim, export: &[HashMap<String, String>]) {
+    let counts = sim.dial_counts();
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "a number was dialled twice: {counts:?}"
+    );
+    let by_phone = by_phone(export);
+    for entry in sim.journal() {
+        let row = by_phone[entry["phone"].as_str().unwrap()];
+        if row["call_state"] != "uncertain" {
+            assert_eq!(
+                row["call_id"],
+                entry["call_id"].as_str().unwrap(),
+                "the journal's call id is kept: {row:?}"
+            );
+        }
+    }
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
