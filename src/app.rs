@@ -88,6 +88,17 @@ fn dispatch(command: Command) -> Result<u8> {
             cmd_export(&campaign, output.as_deref(), &options)
         }
         Command::Sim(args) => cmd_sim(args),
+        Command::Retag { campaign } => {
+            let campaign = Campaign::load(&campaign)?;
+            let mut store = Store::open(&campaign.state_path, false)?;
+            let rules = campaign.outcomes.clone();
+            let changed = store.retag(|transcript| crate::tags::tags(&rules, transcript))?;
+            println!(
+                "{changed} calls got new tags under the rules of {}",
+                campaign.path.display()
+            );
+            Ok(exit::SUCCESS)
+        }
         Command::Suppress { campaign, phones } => {
             cmd_suppress(&Campaign::load(&campaign)?, &phones)
         }

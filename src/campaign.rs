@@ -17,6 +17,7 @@ use crate::contacts::ReadOptions;
 use crate::duration;
 use crate::errors::{Error, Result};
 use crate::hours::{Hours, RawHours};
+use crate::tags::Rules;
 
 /// The real provider, used when neither the campaign, the environment nor a flag names another.
 pub const DEFAULT_BASE_URL: &str = "https://open-skill-api.steponeai.com";
@@ -49,6 +50,8 @@ struct RawCampaign {
     sheet: Option<String>,
     #[serde(default)]
     multi_phone: Option<MultiPhone>,
+    #[serde(default)]
+    outcomes: Rules,
 }
 
 /// What to do with a cell that holds several numbers.
@@ -165,6 +168,8 @@ pub struct Campaign {
     /// How to read the contact list (encoding override, workbook sheet).
     pub read: ReadOptions,
     pub multi_phone: MultiPhone,
+    /// Outcome tags over transcripts.
+    pub outcomes: Rules,
 }
 
 impl Campaign {
@@ -360,6 +365,7 @@ impl Campaign {
                 sheet: raw.sheet,
             },
             multi_phone: raw.multi_phone.unwrap_or_default(),
+            outcomes: raw.outcomes,
         })
     }
 }

@@ -77,6 +77,8 @@ pub enum Command {
     },
     /// Serve the Stepone API simulator on loopback, for trying things by hand.
     Sim(SimArgs),
+    /// Compute the outcome tags of past calls again, after the campaign's rules changed.
+    Retag { campaign: PathBuf },
     /// Put numbers on the campaign's do-not-call list; they are never dialled.
     Suppress {
         campaign: PathBuf,

@@ -18,7 +18,7 @@ use crate::call_state::CallState;
 use crate::errors::{Error, Result};
 use crate::store::{ExportRow, Store};
 
-pub const EXPORT_COLUMNS: [&str; 10] = [
+pub const EXPORT_COLUMNS: [&str; 11] = [
     "call_state",
     "call_id",
     "call_attempts",
@@ -29,6 +29,7 @@ pub const EXPORT_COLUMNS: [&str; 10] = [
     "call_error",
     "call_first_dialed_at",
     "call_updated_at",
+    "call_tags",
 ];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -96,6 +97,7 @@ pub fn write(store: &Store, mut out: impl Write, options: &ExportOptions) -> Res
                     "call_error": row.error,
                     "call_first_dialed_at": row.first_dialed_at,
                     "call_updated_at": row.updated_at,
+                    "call_tags": row.tags.as_deref().map(|t| t.split(',').collect::<Vec<_>>()).unwrap_or_default(),
                     "attempts": attempts,
                 });
                 writeln!(out, "{line}").map_err(io)?;
@@ -175,6 +177,7 @@ fn record(columns: &[String], row: &ExportRow) -> Vec<String> {
         text(&row.error),
         text(&row.first_dialed_at),
         row.updated_at.clone(),
+        text(&row.tags),
     ]);
     out
 }

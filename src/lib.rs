@@ -37,6 +37,7 @@ pub mod status;
 pub mod stop;
 pub mod store;
 pub mod suppress;
+pub mod tags;
 pub mod template;
 pub mod validate;
 pub mod wire;

@@ -30,6 +30,8 @@ pub struct Poller {
     pub concurrency: usize,
     pub stop: Stop,
     pub progress: Arc<Progress>,
+    /// The campaign's outcome tags, applied to each transcript as it arrives.
+    pub outcomes: Arc<crate::tags::Rules>,
 }
 
 struct Tracked {
@@ -126,9 +128,13 @@ impl Poller {
             Poll::Fatal { error, answer } => (Some(answer), None, Some(error)),
         };
         let done = result.is_some();
+        let tags = result
+            .as_ref()
+            .map(|r| crate::tags::tags(&self.outcomes, &r.transcript))
+            .unwrap_or_default();
         let written = self
             .writer
-            .with(move |s| s.record_poll(attempt_id, answer.as_ref(), result.as_ref()))
+            .with(move |s| s.record_poll(attempt_id, answer.as_ref(), result.as_ref(), &tags))
             .await;
         if let Err(e) = written {
             self.stop.raise(e);

@@ -266,6 +266,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
                 concurrency: campaign.limits.concurrency.max(4) as usize,
                 stop: stop.clone(),
                 progress: progress.clone(),
+                outcomes: Arc::new(campaign.outcomes.clone()),
             };
             poller.poll_all(known, calls_rx).await
         };

@@ -24,7 +24,7 @@ use crate::plan::{Plan, Verdict, fnv1a};
 use crate::wire::CallResult;
 
 /// The schema version this build writes; see `migrate`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -91,6 +91,9 @@ ALTER TABLE contacts ADD COLUMN in_list INTEGER NOT NULL DEFAULT 1;
 DROP INDEX contacts_by_phone;
 CREATE UNIQUE INDEX contacts_by_phone ON contacts(phone) WHERE state NOT IN ('invalid', 'duplicate', 'removed');
 ";
+
+/// Version 3: outcome tags of each call (comma-separated).
+const SCHEMA_V3: &str = "ALTER TABLE attempts ADD COLUMN tags TEXT;";
 
 /// Which contacts may be dialled now, besides the pending ones: those whose last outcome is
 /// in `when`, with fewer than `max_attempts` attempts, whose last result is `after_secs` old.
@@ -209,6 +212,8 @@ pub struct ExportRow {
     pub contact_id: i64,
     /// The normalised number (none for an invalid row).
     pub phone: Option<String>,
+    /// The last call's outcome tags, comma-separated.
+    pub tags: Option<String>,
     pub cells: Map<String, Value>,
     pub state: String,
     pub call_id: Option<String>,
@@ -290,13 +295,14 @@ impl Store {
                 .map_err(Error::state(&self.path))?;
             tx.commit().map_err(Error::state(&self.path))?;
         }
-        if version < 2 {
-            let tx = self.conn.transaction().map_err(Error::state(&self.path))?;
-            tx.execute_batch(SCHEMA_V2)
-                .map_err(Error::state(&self.path))?;
-            tx.pragma_update(None, "user_version", 2)
-                .map_err(Error::state(&self.path))?;
-            tx.commit().map_err(Error::state(&self.path))?;
+        for (to, sql) in [(2, SCHEMA_V2), (3, SCHEMA_V3)] {
+            if version < to {
+                let tx = self.conn.transaction().map_err(Error::state(&self.path))?;
+                tx.execute_batch(sql).map_err(Error::state(&self.path))?;
+                tx.pragma_update(None, "user_version", to)
+                    .map_err(Error::state(&self.path))?;
+                tx.commit().map_err(Error::state(&self.path))?;
+            }
         }
         Ok(())
     }
@@ -849,6 +855,7 @@ impl Store {
         attempt_id: i64,
         answer: Option<&Answer>,
         result: Option<&CallResult>,
+        tags: &[String],
     ) -> Result<()> {
         let stamp = now();
         let path = self.path.clone();
@@ -876,8 +883,37 @@ impl Store {
                 params![attempt_id, r.state.as_str(), stamp],
             )
             .map_err(Error::state(&path))?;
+            set_tags(&tx, attempt_id, tags, &stamp).map_err(Error::state(&path))?;
         }
         tx.commit().map_err(Error::state(&path))
+    }
+
+    /// Computes the tags of every call with a transcript again (`stepcall retag`). Returns how
+    /// many calls changed tags.
+    pub fn retag(&mut self, tags_of: impl Fn(&str) -> Vec<String>) -> Result<u64> {
+        let stamp = now();
+        let path = self.path.clone();
+        let db = || Error::state(&path);
+        let tx = self.conn.transaction().map_err(db())?;
+        let calls: Vec<(i64, String, Option<String>)> = {
+            let mut stmt = tx
+                .prepare("SELECT id, transcript, tags FROM attempts WHERE transcript IS NOT NULL ORDER BY id")
+                .map_err(db())?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db())?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db())?
+        };
+        let mut changed = 0;
+        for (attempt_id, transcript, old) in calls {
+            let tags = tags_of(&transcript);
+            if old.unwrap_or_default() != tags.join(",") {
+                changed += 1;
+            }
+            set_tags(&tx, attempt_id, &tags, &stamp).map_err(db())?;
+        }
+        tx.commit().map_err(db())?;
+        Ok(changed)
     }
 
     /// How many contacts are in each state (states with none are left out).
@@ -910,7 +946,7 @@ impl Store {
                         (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent'),
                         (SELECT min(started_at) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent'),
                         l.call_id, l.status_raw, l.duration_seconds, l.cost, l.transcript, l.error,
-                        c.id, c.phone
+                        c.id, c.phone, l.tags
                  FROM contacts c
                  LEFT JOIN attempts l ON l.id =
                      (SELECT max(id) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent')
@@ -929,6 +965,7 @@ impl Store {
             each(ExportRow {
                 contact_id: r.get(12).map_err(get)?,
                 phone: r.get(13).map_err(get)?,
+                tags: r.get(14).map_err(get)?,
                 cells: match serde_json::from_str(&cells) {
                     Ok(Value::Object(map)) => map,
                     _ => Map::new(),
@@ -1002,6 +1039,30 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>()
             .map_err(Error::state(&self.path))
     }
+}
+
+/// Stores a call's tags; an `opt_out` puts its number on the do-not-call list in the same
+/// transaction, so no redial can slip in between.
+fn set_tags(
+    tx: &rusqlite::Transaction<'_>,
+    attempt_id: i64,
+    tags: &[String],
+    stamp: &str,
+) -> rusqlite::Result<()> {
+    let joined = (!tags.is_empty()).then(|| tags.join(","));
+    tx.execute(
+        "UPDATE attempts SET tags = ?2 WHERE id = ?1",
+        params![attempt_id, joined],
+    )?;
+    if tags.iter().any(|t| t == crate::tags::OPT_OUT) {
+        tx.execute(
+            "INSERT OR IGNORE INTO suppressed (phone, source, added_at)
+             SELECT c.phone, 'opt_out tag', ?2 FROM contacts c JOIN attempts a ON a.contact_id = c.id
+             WHERE a.id = ?1 AND c.phone IS NOT NULL",
+            params![attempt_id, stamp],
+        )?;
+    }
+    Ok(())
 }
 
 fn insert_answer(

@@ -67,3 +67,50 @@ fn jsonl_has_every_attempt_and_filters_work() {
     let bad = ws.stepcall(&["export", &c, "--only", "ringing"]);
     assert_exit(&bad, 2);
 }
+
+#[test]
+fn outcome_tags_come_from_what_people_said_and_opt_outs_are_suppressed() {
+    let sim = Sim::start(&["--outcome", "completed"]);
+    let ws = Workspace::new();
+    let phones = ws.contacts(3);
+    let campaign = ws.campaign("outcomes:\n  confirmed: { user_says_any: [\"好的\", \"yes\"] }\n  reschedule: { user_says_any: [\"改时间\"] }\n");
+    let c = campaign.to_str().unwrap();
+    assert_exit(&ws.run(&sim, &["run", c]), 0);
+    let export = ws.export(&campaign);
+    let called: Vec<_> = export
+        .iter()
+        .filter(|r| r["call_state"] == "answered")
+        .collect();
+    assert_eq!(called.len(), 3);
+    assert!(
+        called.iter().all(|r| r["call_tags"] == "confirmed"),
+        "{called:?}"
+    );
+
+    // The rules change: retag the past calls; an opt-out puts the number on the list.
+    let edited = std::fs::read_to_string(&campaign).unwrap().replace(
+        "reschedule: { user_says_any: [\"改时间\"] }",
+        "opt_out: { user_says_any: [\"GOT IT\"] }",
+    );
+    std::fs::write(&campaign, edited).unwrap();
+    let out = ws.stepcall(&["retag", c]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).starts_with("3 calls got new tags"),
+        "{}",
+        text(&out.stdout)
+    );
+    let export = ws.export(&campaign);
+    assert!(
+        export
+            .iter()
+            .filter(|r| r["call_state"] == "answered")
+            .all(|r| r["call_tags"] == "confirmed,opt_out")
+    );
+    let out = ws.stepcall(&["suppress", c, &phones[0]]);
+    assert!(
+        text(&out.stdout).starts_with("0 numbers added"),
+        "already suppressed by the tag: {}",
+        text(&out.stdout)
+    );
+}
