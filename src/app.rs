@@ -91,6 +91,10 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Retag { campaign } => {
             let campaign = Campaign::load(&campaign)?;
             let mut store = Store::open(&campaign.state_path, false)?;
+            if campaign.webhook.is_some() {
+                // Tag changes are owed to the CRM too; the next run delivers them.
+                store.enable_outbox();
+            }
             let rules = campaign.outcomes.clone();
             let changed = store.retag(|transcript| crate::tags::tags(&rules, transcript))?;
             println!(
@@ -243,6 +247,7 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
                 .collect(),
             redials_waiting: report.redials_waiting,
             next_redial_at: None,
+            webhook_backlog: report.webhook_backlog,
         };
         let mut json = status.to_json();
         json["next_due"] = report
@@ -285,6 +290,12 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
     }
     if report.redials_waiting > 0 {
         println!("  {} waiting to redial", report.redials_waiting);
+    }
+    if report.webhook_backlog > 0 {
+        println!(
+            "  {} results owed to the CRM webhook: the next run delivers them",
+            report.webhook_backlog
+        );
     }
     if awaiting > 0 || pending > 0 {
         println!(
@@ -332,6 +343,12 @@ fn cmd_status(campaign: &Campaign, json: bool) -> Result<u8> {
             "  {} waiting to redial; the next is due {}",
             status.redials_waiting,
             due.unwrap_or_default()
+        );
+    }
+    if status.webhook_backlog > 0 {
+        println!(
+            "  {} results owed to the CRM webhook (the next run delivers them)",
+            status.webhook_backlog
         );
     }
     println!("  state database: {}", status.database.display());

@@ -52,6 +52,28 @@ struct RawCampaign {
     multi_phone: Option<MultiPhone>,
     #[serde(default)]
     outcomes: Rules,
+    #[serde(default)]
+    results: RawResults,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResults {
+    webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: String,
+    secret_env: String,
+}
+
+/// Where every final result and tag change is POSTed, signed with the secret in `secret_env`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub url: String,
+    pub secret_env: String,
 }
 
 /// What to do with a cell that holds several numbers.
@@ -170,6 +192,7 @@ pub struct Campaign {
     pub multi_phone: MultiPhone,
     /// Outcome tags over transcripts.
     pub outcomes: Rules,
+    pub webhook: Option<Webhook>,
 }
 
 impl Campaign {
@@ -330,6 +353,18 @@ impl Campaign {
                 })?,
             ),
         };
+        let webhook = match raw.results.webhook {
+            None => None,
+            Some(w) => Some(Webhook {
+                url: check_base_url(&w.url).map_err(|m| {
+                    invalid(
+                        m,
+                        "write the CRM's address like https://crm.example/hooks/calls",
+                    )
+                })?,
+                secret_env: w.secret_env,
+            }),
+        };
         let dir = path.parent().unwrap_or(Path::new("."));
         let contacts = tidy(&dir.join(&raw.contacts));
         let state_path = match raw.state {
@@ -366,6 +401,7 @@ impl Campaign {
             },
             multi_phone: raw.multi_phone.unwrap_or_default(),
             outcomes: raw.outcomes,
+            webhook,
         })
     }
 }

@@ -145,6 +145,12 @@ pub enum Error {
     ))]
     BadApiKey,
 
+    #[error("the webhook secret is not set: the environment variable {env} is empty or missing")]
+    #[diagnostic(help(
+        "set {env} to the secret the CRM checks signatures with; nothing was dialled"
+    ))]
+    WebhookSecret { env: String },
+
     #[error("cannot read the secrets file {}: {message}", path.display())]
     #[diagnostic(help(
         "it must be JSON like {{\"steponeai_api_key\": \"...\"}}, or set STEPONEAI_API_KEY instead"
@@ -240,7 +246,10 @@ impl Error {
             | Error::ReadFile { .. } => exit::INVALID_INPUT,
             Error::State { .. } | Error::StateTooNew { .. } => exit::STATE_ERROR,
             Error::Locked { .. } => exit::LOCKED,
-            Error::NoApiKey | Error::BadApiKey | Error::Endpoint { .. } => exit::CONFIG,
+            Error::NoApiKey
+            | Error::BadApiKey
+            | Error::Endpoint { .. }
+            | Error::WebhookSecret { .. } => exit::CONFIG,
             Error::ProviderUnavailable { .. } => exit::PROVIDER_UNAVAILABLE,
             Error::CallUncertain { .. } | Error::Internal { .. } => exit::FAILURE,
             Error::AuthRejected { .. } => exit::AUTH_REJECTED,

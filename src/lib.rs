@@ -40,5 +40,6 @@ pub mod suppress;
 pub mod tags;
 pub mod template;
 pub mod validate;
+pub mod webhook;
 pub mod wire;
 pub mod writer;

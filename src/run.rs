@@ -31,6 +31,7 @@ use crate::sim::{self, SimConfig};
 use crate::stop::Stop;
 use crate::store::Queue;
 use crate::store::{ImportSummary, Mode, Store};
+use crate::webhook::Delivery;
 use crate::writer::Writer;
 use jiff::Timestamp;
 
@@ -71,6 +72,8 @@ pub struct RunReport {
     pub redials_waiting: u64,
     /// When the next call could be made (a window, a redial, tomorrow's quota), if any is owed.
     pub next_due: Option<Timestamp>,
+    /// Results the CRM webhook has not accepted yet.
+    pub webhook_backlog: u64,
     pub hours: Hours,
 }
 
@@ -208,6 +211,17 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         // A signal during the import: everything is committed, nothing was dialled.
         return Err(reason);
     }
+    let webhook = match &campaign.webhook {
+        None => None,
+        Some(w) => {
+            let secret = std::env::var(&w.secret_env).ok().filter(|v| !v.is_empty());
+            let secret = secret.ok_or_else(|| Error::WebhookSecret {
+                env: w.secret_env.clone(),
+            })?;
+            store.enable_outbox();
+            Some((w.url.clone(), secret.into_bytes()))
+        }
+    };
     let (writer, db_thread) = Writer::spawn(store);
     let outcome = runtime.block_on(async {
         let (url, key, poll, _simulator) = match target {
@@ -253,6 +267,28 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         );
         dialer.grace = crate::dialer::GRACE.max(campaign.timeout + Duration::from_secs(2));
         let dialer = Arc::new(dialer);
+        // Results owed to the CRM go out while the run goes on, and once more at its end.
+        let (delivered_all, mut finishing) = tokio::sync::watch::channel(false);
+        let delivering = webhook.map(|(url, secret)| {
+            let delivery = Delivery::new(writer.clone(), url, secret);
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                loop {
+                    let last = *finishing.borrow();
+                    if let Err(e) = delivery.pass().await {
+                        stop.raise(e);
+                        return;
+                    }
+                    if last {
+                        return;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = finishing.changed() => {}
+                    }
+                }
+            })
+        });
         let (calls_tx, calls_rx) = mpsc::unbounded_channel();
         let dialing = tokio::spawn(dialer.dial_all(calls_tx));
         let given_up = if no_wait {
@@ -271,6 +307,10 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             poller.poll_all(known, calls_rx).await
         };
         let _ = dialing.await;
+        delivered_all.send_replace(true);
+        if let Some(task) = delivering {
+            let _ = task.await;
+        }
         ticker.abort();
         progress.finish();
         if given_up > 0 {
@@ -289,6 +329,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     }
     let halt = gate.closed();
     let counts = store.counts()?;
+    let webhook_backlog = store.outbox_backlog()?;
     let pending = counts
         .iter()
         .find(|(s, _)| *s == CallState::Pending)
@@ -319,6 +360,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         halt,
         redials_waiting,
         next_due,
+        webhook_backlog,
         hours: campaign.hours.clone(),
     })
 }

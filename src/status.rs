@@ -23,6 +23,8 @@ pub struct Status {
     /// Contacts whose last outcome will be tried again, and when the first is due.
     pub redials_waiting: u64,
     pub next_redial_at: Option<jiff::Zoned>,
+    /// Results not yet accepted by the CRM webhook.
+    pub webhook_backlog: u64,
 }
 
 impl Status {
@@ -35,6 +37,7 @@ impl Status {
             counts: CallState::ALL.iter().map(|s| (*s, 0)).collect(),
             redials_waiting: 0,
             next_redial_at: None,
+            webhook_backlog: 0,
         };
         if !campaign.state_path.exists() {
             return Ok(status);
@@ -47,6 +50,7 @@ impl Status {
                 slot.1 = n;
             }
         }
+        status.webhook_backlog = store.outbox_backlog()?;
         let (waiting, due) = store.redials_waiting(&Queue::from(&campaign.redial))?;
         status.redials_waiting = waiting;
         status.next_redial_at = due
@@ -85,6 +89,7 @@ impl Status {
             "counts": states,
             "awaiting_result": self.count(CallState::Dialed),
             "redials_waiting": self.redials_waiting,
+            "webhook_backlog": self.webhook_backlog,
             "next_redial_at": self.next_redial_at.as_ref().map(|t| t.to_string()),
             "complete": self.started && unfinished == 0,
         })

@@ -24,7 +24,7 @@ use crate::plan::{Plan, Verdict, fnv1a};
 use crate::wire::CallResult;
 
 /// The schema version this build writes; see `migrate`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -95,6 +95,21 @@ CREATE UNIQUE INDEX contacts_by_phone ON contacts(phone) WHERE state NOT IN ('in
 /// Version 3: outcome tags of each call (comma-separated).
 const SCHEMA_V3: &str = "ALTER TABLE attempts ADD COLUMN tags TEXT;";
 
+/// Version 4: the outbox of results owed to the CRM webhook, written in the same transaction
+/// as the result, so a result is never recorded without its delivery being owed.
+const SCHEMA_V4: &str = "
+CREATE TABLE outbox (
+    id           INTEGER PRIMARY KEY,
+    event        TEXT NOT NULL,             -- the JSON body to POST
+    created_at   TEXT NOT NULL,
+    tries        INTEGER NOT NULL DEFAULT 0,
+    next_unix    INTEGER NOT NULL DEFAULT 0, -- not before this time (backoff)
+    delivered_at TEXT,
+    last_error   TEXT
+);
+CREATE INDEX outbox_owed ON outbox(next_unix) WHERE delivered_at IS NULL;
+";
+
 /// Which contacts may be dialled now, besides the pending ones: those whose last outcome is
 /// in `when`, with fewer than `max_attempts` attempts, whose last result is `after_secs` old.
 #[derive(Debug, Clone)]
@@ -150,6 +165,8 @@ impl Mode {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Whether results are owed to a webhook (see `outbox`).
+    outbox: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +271,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            outbox: false,
         };
         store.configure().map_err(Error::state(path))?;
         store.migrate()?;
@@ -295,7 +313,7 @@ impl Store {
                 .map_err(Error::state(&self.path))?;
             tx.commit().map_err(Error::state(&self.path))?;
         }
-        for (to, sql) in [(2, SCHEMA_V2), (3, SCHEMA_V3)] {
+        for (to, sql) in [(2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4)] {
             if version < to {
                 let tx = self.conn.transaction().map_err(Error::state(&self.path))?;
                 tx.execute_batch(sql).map_err(Error::state(&self.path))?;
@@ -884,8 +902,63 @@ impl Store {
             )
             .map_err(Error::state(&path))?;
             set_tags(&tx, attempt_id, tags, &stamp).map_err(Error::state(&path))?;
+            if self.outbox {
+                owe(&tx, attempt_id, "call.result", &stamp).map_err(Error::state(&path))?;
+            }
         }
         tx.commit().map_err(Error::state(&path))
+    }
+
+    /// From now on, record every result and tag change as owed to the webhook.
+    pub fn enable_outbox(&mut self) {
+        self.outbox = true;
+    }
+
+    /// Up to `limit` events owed to the webhook and due at `now_unix`: (id, JSON body).
+    pub fn owed(&self, now_unix: i64, limit: usize) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, event FROM outbox WHERE delivered_at IS NULL AND next_unix <= ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![now_unix, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(Error::state(&self.path))
+    }
+
+    /// Records one delivery try: delivered, or failed and due again after a backoff that
+    /// doubles with every try (one second up to five minutes) from `now_unix`.
+    pub fn delivered(&mut self, id: i64, error: Option<&str>, now_unix: i64) -> Result<()> {
+        match error {
+            None => self.conn.execute(
+                "UPDATE outbox SET tries = tries + 1, delivered_at = ?2, last_error = NULL WHERE id = ?1",
+                params![id, now()],
+            ),
+            Some(error) => self.conn.execute(
+                "UPDATE outbox SET tries = tries + 1, next_unix = ?2 + min(300, 1 << min(tries, 9)), last_error = ?3
+                 WHERE id = ?1",
+                params![id, now_unix, error],
+            ),
+        }
+        .map(drop)
+        .map_err(self.err())
+    }
+
+    /// How many events the webhook is still owed.
+    pub fn outbox_backlog(&self) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE delivered_at IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.err())
     }
 
     /// Computes the tags of every call with a transcript again (`stepcall retag`). Returns how
@@ -907,10 +980,13 @@ impl Store {
         let mut changed = 0;
         for (attempt_id, transcript, old) in calls {
             let tags = tags_of(&transcript);
+            set_tags(&tx, attempt_id, &tags, &stamp).map_err(db())?;
             if old.unwrap_or_default() != tags.join(",") {
                 changed += 1;
+                if self.outbox {
+                    owe(&tx, attempt_id, "call.tags", &stamp).map_err(db())?;
+                }
             }
-            set_tags(&tx, attempt_id, &tags, &stamp).map_err(db())?;
         }
         tx.commit().map_err(db())?;
         Ok(changed)
@@ -1063,6 +1139,30 @@ fn set_tags(
         )?;
     }
     Ok(())
+}
+
+/// Queues the webhook event for an attempt's result, built from what was just committed.
+fn owe(
+    tx: &rusqlite::Transaction<'_>,
+    attempt_id: i64,
+    kind: &str,
+    stamp: &str,
+) -> rusqlite::Result<()> {
+    let event: String = tx.query_row(
+        "SELECT json_object(
+             'event', ?2, 'at', ?3, 'campaign', (SELECT value FROM meta WHERE key = 'campaign'),
+             'phone', c.phone, 'row', json(c.cells), 'call_state', c.state, 'call_id', a.call_id,
+             'attempt', a.number, 'call_status_raw', a.status_raw, 'duration_seconds', a.duration_seconds,
+             'cost', a.cost, 'transcript', a.transcript, 'tags', a.tags)
+         FROM attempts a JOIN contacts c ON c.id = a.contact_id WHERE a.id = ?1",
+        params![attempt_id, kind, stamp],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO outbox (event, created_at) VALUES (?1, ?2)",
+        params![event, stamp],
+    )
+    .map(drop)
 }
 
 fn insert_answer(

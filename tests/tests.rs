@@ -17,3 +17,4 @@ mod secrets;
 mod signals;
 mod storage;
 mod validate;
+mod webhook;
