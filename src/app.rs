@@ -88,6 +88,17 @@ fn dispatch(command: Command) -> Result<u8> {
             cmd_export(&campaign, output.as_deref(), &options)
         }
         Command::Sim(args) => cmd_sim(args),
+        Command::Report { campaign, output } => {
+            let campaign = Campaign::load(&campaign)?;
+            let store = Store::open(&campaign.state_path, false)?;
+            let html = crate::report::html(&store, &campaign)?;
+            std::fs::write(&output, html).map_err(|cause| Error::WriteFile {
+                path: output.clone(),
+                cause,
+            })?;
+            eprintln!("wrote {}", output.display());
+            Ok(exit::SUCCESS)
+        }
         Command::Retag { campaign } => {
             let campaign = Campaign::load(&campaign)?;
             let mut store = Store::open(&campaign.state_path, false)?;

@@ -77,6 +77,13 @@ pub enum Command {
     },
     /// Serve the Stepone API simulator on loopback, for trying things by hand.
     Sim(SimArgs),
+    /// Write a self-contained HTML report: funnel, outcomes by hour, durations, cost, tags.
+    Report {
+        campaign: PathBuf,
+        /// The HTML file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Compute the outcome tags of past calls again, after the campaign's rules changed.
     Retag { campaign: PathBuf },
     /// Put numbers on the campaign's do-not-call list; they are never dialled.

@@ -29,6 +29,7 @@ pub mod phone;
 pub mod plan;
 pub mod poller;
 pub mod progress;
+pub mod report;
 pub mod run;
 pub mod run_lock;
 pub mod secrets;

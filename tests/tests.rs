@@ -12,6 +12,7 @@ mod export;
 mod faults;
 mod hostile;
 mod lists;
+mod report;
 mod schedule;
 mod secrets;
 mod signals;
