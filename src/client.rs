@@ -92,10 +92,6 @@ impl Client {
         }
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
     /// A POST with the key header. With `-v`, the request is logged, the key as `[redacted]`.
     fn post(&self, path: &str, body: &impl serde::Serialize) -> reqwest::RequestBuilder {
         tracing::debug!(

@@ -186,10 +186,6 @@ impl ContactReader {
         &self.headers
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn format(&self) -> &Format {
         &self.format
     }

@@ -127,14 +127,6 @@ impl Hours {
         })
     }
 
-    pub fn always() -> Hours {
-        Hours {
-            windows: None,
-            zone: TimeZone::UTC,
-            zone_name: "UTC".into(),
-        }
-    }
-
     pub fn zone(&self) -> &TimeZone {
         &self.zone
     }

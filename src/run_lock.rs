@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::errors::{Error, Result};
 
+/// Held for the whole run; dropping it (or the process dying) releases the lock.
 pub struct RunLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl RunLock {
@@ -64,10 +64,6 @@ impl RunLock {
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(holder.as_bytes()))
             .map_err(write_err)?;
-        Ok(RunLock { _file: file, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(RunLock { _file: file })
     }
 }

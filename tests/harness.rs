@@ -153,26 +153,25 @@ impl Workspace {
         phones
     }
 
-    /// Runs `stepcall args…` with the test key, against `sim`.
-    pub fn run(&self, sim: &Sim, args: &[&str]) -> Output {
-        bin()
-            .args(args)
+    /// `stepcall args…` with the test key, against `sim`.
+    fn against(&self, sim: &Sim, args: &[&str]) -> Command {
+        let mut cmd = bin();
+        cmd.args(args)
             .arg("--base-url")
             .arg(&sim.url)
             .env("STEPONEAI_API_KEY", KEY)
-            .env("HOME", self.dir.path())
-            .output()
-            .unwrap()
+            .env("HOME", self.dir.path());
+        cmd
+    }
+
+    /// Runs `stepcall args…` with the test key, against `sim`.
+    pub fn run(&self, sim: &Sim, args: &[&str]) -> Output {
+        self.against(sim, args).output().unwrap()
     }
 
     /// Like `run`, with stepcall's clock starting at `now` (RFC 3339).
     pub fn run_at(&self, sim: &Sim, now: &str, args: &[&str]) -> Output {
-        bin()
-            .args(args)
-            .arg("--base-url")
-            .arg(&sim.url)
-            .env("STEPONEAI_API_KEY", KEY)
-            .env("HOME", self.dir.path())
+        self.against(sim, args)
             .env("STEPCALL_NOW", now)
             .output()
             .unwrap()
