@@ -8,6 +8,10 @@
 
 use std::collections::BTreeSet;
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{Environment, UndefinedBehavior};
 
 const NAME: &str = "user_requirement";
@@ -16,6 +20,7 @@ pub const ROW: &str = "row";
 
 pub struct Template {
     env: Environment<'static>,
+    columns: RefCell<Option<Arc<Columns>>>,
 }
 
 impl Template {
@@ -25,7 +30,10 @@ impl Template {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.add_template_owned(NAME, source.to_string())
             .map_err(|e| describe(&e))?;
-        Ok(Template { env })
+        Ok(Template {
+            env,
+            columns: RefCell::new(None),
+        })
     }
 
     /// The top-level names the template reads (`{{ a.b }}` reads `a`), other than the
@@ -46,26 +54,89 @@ impl Template {
     /// Renders one contact: `columns` and `cells` are parallel. The result is trimmed; an empty
     /// result is an error, because an empty instruction would make the AI caller improvise.
     pub fn render(&self, columns: &[String], cells: &[String]) -> Result<String, String> {
-        let row: std::collections::BTreeMap<&str, &str> = columns
-            .iter()
-            .map(String::as_str)
-            .zip(cells.iter().map(String::as_str))
-            .collect();
-        let mut context: std::collections::BTreeMap<&str, minijinja::Value> = row
-            .iter()
-            .map(|(k, v)| (*k, minijinja::Value::from(*v)))
-            .collect();
-        // A column really named `row` wins over the map of all columns.
-        context
-            .entry(ROW)
-            .or_insert_with(|| minijinja::Value::from_serialize(&row));
+        let columns = self.columns_for(columns);
+        let row = Arc::new(Row {
+            columns,
+            cells: cells.to_vec(),
+        });
         let template = self.env.get_template(NAME).map_err(|e| describe(&e))?;
+        let context = minijinja::Value::from_object(Context(row));
         let text = template.render(context).map_err(|e| describe(&e))?;
         let text = text.trim();
         if text.is_empty() {
             return Err("the rendered user_requirement is empty".to_string());
         }
         Ok(text.to_string())
+    }
+
+    /// The header as the row objects share it, built once per list rather than once per row.
+    fn columns_for(&self, names: &[String]) -> Arc<Columns> {
+        let mut cached = self.columns.borrow_mut();
+        match cached.as_ref() {
+            Some(c) if c.names == names => c.clone(),
+            _ => {
+                let mut sorted: Vec<usize> = (0..names.len()).collect();
+                sorted.sort_by(|&a, &b| names[a].cmp(&names[b]));
+                let c = Arc::new(Columns {
+                    names: names.to_vec(),
+                    sorted,
+                });
+                *cached = Some(c.clone());
+                c
+            }
+        }
+    }
+}
+
+/// A list's header, and its names in sorted order (the order `row` is iterated in).
+#[derive(Debug)]
+struct Columns {
+    names: Vec<String>,
+    sorted: Vec<usize>,
+}
+
+/// One row as the template sees it through `row`: a map from column name to cell, looked up
+/// when the template asks, so rendering builds no map per row.
+#[derive(Debug)]
+struct Row {
+    columns: Arc<Columns>,
+    cells: Vec<String>,
+}
+
+impl Object for Row {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let key = key.as_str()?;
+        let i = self.columns.names.iter().position(|c| c == key)?;
+        Some(minijinja::Value::from(self.cells.get(i)?.as_str()))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(
+            self.columns
+                .sorted
+                .iter()
+                .map(|&i| minijinja::Value::from(self.columns.names[i].as_str()))
+                .collect(),
+        )
+    }
+}
+
+/// The template's variables: every column by name, and `row` (unless a column is named so;
+/// then the column wins).
+#[derive(Debug)]
+struct Context(Arc<Row>);
+
+impl Object for Context {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let row = &self.0;
+        if key.as_str() == Some(ROW) && !row.columns.names.iter().any(|c| c == ROW) {
+            return Some(minijinja::Value::from_dyn_object(row.clone()));
+        }
+        row.get_value(key)
     }
 }
 
