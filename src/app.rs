@@ -515,6 +515,7 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
         latency: args.latency,
         answer_delay: args.answer_delay,
         record_delay: args.record_delay,
+        record_delay_max: args.record_delay_max,
         rate_429: args.rate_429,
         retry_after: (!args.no_retry_after).then_some(args.retry_after),
         rate_500: args.rate_500,

@@ -150,6 +150,9 @@ pub struct SimArgs {
     /// About how long until a call's record is ready.
     #[arg(long, default_value = "3s", value_parser = duration::parse)]
     pub record_delay: Duration,
+    /// Spread the record delays evenly from --record-delay up to this (e.g. 5s to 60s).
+    #[arg(long, value_parser = duration::parse)]
+    pub record_delay_max: Option<Duration>,
     /// Share of requests answered 429 (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub rate_429: f64,

@@ -81,7 +81,7 @@ pub struct ContactReader {
 
 enum Source {
     Csv {
-        reader: Box<csv::Reader<LineTracker<Box<dyn Read>>>>,
+        reader: Box<csv::Reader<LineTracker<Box<dyn Read + Send>>>>,
         record: csv::StringRecord,
         lines: Lines,
     },
@@ -137,7 +137,7 @@ impl ContactReader {
             .filter(|d| first_line.contains(*d as char))
             .unwrap_or(b',');
         let file = File::open(path).map_err(read_err)?;
-        let decoded: Box<dyn Read> = Box::new(
+        let decoded: Box<dyn Read + Send> = Box::new(
             encoding_rs_io::DecodeReaderBytesBuilder::new()
                 .encoding(Some(encoding))
                 .bom_override(true)

@@ -3,8 +3,8 @@
 //! For every contact, in list order: wait for the rate limiter (governor, burst 1, so no window
 //! ever sees more than the quota) and any provider-requested pause, ask the `Gate` (calling
 //! hours, run and daily limits), commit the intent (`Store::begin_attempt`, which refuses a
-//! contact that is no longer due or is on a do-not-call list), send, then commit what came
-//! back. Only an
+//! contact that is no longer due or is on a do-not-call list), wait for the same quota once more
+//! so the sends themselves are evenly spaced, send, then commit what came back. Only an
 //! answer that proves the request never reached the provider (429, no connection) sends
 //! the contact round again, with the provider's Retry-After or an exponential backoff; the pause
 //! applies to every task, since a 429 is about the account, not the number. A semaphore caps the
@@ -41,6 +41,10 @@ const MAX_UNREACHABLE_TRIES: u32 = 6;
 /// request timeout, so an answer on its way is not cut off).
 pub const GRACE: Duration = Duration::from_secs(10);
 const BATCH: usize = 256;
+/// Calls are spaced this much wider than the quota's exact period (one in a thousand), so the
+/// small jitter between here and the provider never puts one call more than the quota into
+/// any window the provider counts. A minute at 20 calls/s is then 1,199 calls instead of 1,200.
+const RATE_MARGIN: f64 = 0.001;
 
 pub struct Dialer {
     pub writer: Writer,
@@ -52,6 +56,8 @@ pub struct Dialer {
     pub progress: Arc<Progress>,
     pub gate: Arc<Gate>,
     limiter: DefaultDirectRateLimiter,
+    /// The same quota once more, taken right before each request goes out (see `dial_one`).
+    sending: DefaultDirectRateLimiter,
     pause: Mutex<Option<Instant>>,
     streak: Mutex<Streak>,
     /// How long a stopped run waits for requests already on the wire.
@@ -103,7 +109,8 @@ impl Dialer {
         gate: Arc<Gate>,
     ) -> Dialer {
         let calls = NonZeroU32::new(rate.calls).expect("the campaign checks the rate is positive");
-        let quota = Quota::with_period(rate.per / calls.get())
+        let period = (rate.per / calls.get()).mul_f64(1.0 + RATE_MARGIN);
+        let quota = Quota::with_period(period)
             .expect("a positive period")
             .allow_burst(NonZeroU32::MIN);
         Dialer {
@@ -116,6 +123,7 @@ impl Dialer {
             progress,
             gate,
             limiter: RateLimiter::direct(quota),
+            sending: RateLimiter::direct(quota),
             pause: Mutex::new(None),
             streak: Mutex::new(Streak::default()),
             grace: GRACE,
@@ -302,6 +310,13 @@ impl Dialer {
                     return self.stop.raise(e);
                 }
             };
+            // Writing the intent takes a varying time (an fsync), so two calls admitted a
+            // period apart could leave closer together; the second limiter spaces the sends
+            // themselves. It waits only for that jitter, since the first one set the pace.
+            tokio::select! {
+                () = self.sending.until_ready() => {}
+                () = self.stop.raised() => {}
+            }
             if self.stop.is_raised() {
                 // The stop came while the intent was being written: nothing was sent.
                 let record = DialRecord::NotSent {

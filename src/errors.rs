@@ -261,6 +261,28 @@ impl Error {
         }
     }
 
+    /// The same error once more, for each of several callers it concerns (a failed group
+    /// commit answers every job of the group).
+    pub fn again(&self) -> Error {
+        match self {
+            Error::State { path, cause } => Error::State {
+                path: path.clone(),
+                cause: match cause {
+                    rusqlite::Error::SqliteFailure(code, message) => {
+                        rusqlite::Error::SqliteFailure(*code, message.clone())
+                    }
+                    other => rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                        Some(other.to_string()),
+                    ),
+                },
+            },
+            other => Error::Internal {
+                message: other.to_string(),
+            },
+        }
+    }
+
     pub fn state(path: &std::path::Path) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
         move |cause| Error::State {
             path: path.to_path_buf(),

@@ -36,7 +36,7 @@ pub struct Plan {
     reader: ContactReader,
     template: Template,
     phone_index: usize,
-    first_line_of: HashMap<String, u64>,
+    first_line_of: FirstLines,
     occurrences: HashMap<u64, u32>,
     split: bool,
     /// The further contacts of a row split into several numbers.
@@ -94,7 +94,7 @@ impl Plan {
             reader,
             template,
             phone_index,
-            first_line_of: HashMap::new(),
+            first_line_of: FirstLines::default(),
             occurrences: HashMap::new(),
             split: campaign.multi_phone == MultiPhone::Split,
             queued: VecDeque::new(),
@@ -136,12 +136,19 @@ impl Plan {
             }
         };
         // With `multi_phone: split`, one contact per number, each with its own identity.
+        let last = numbers.len().saturating_sub(1);
+        let mut cells = Some(row.cells);
         for (part, number) in numbers.into_iter().enumerate() {
-            let verdict = self.judge(number, row.line, &row.cells);
+            let cells = if part == last {
+                cells.take().unwrap_or_default()
+            } else {
+                cells.clone().unwrap_or_default()
+            };
+            let verdict = self.judge(number, row.line, &cells);
             let fingerprint = part_fingerprint(base, part);
             self.queued.push_back(PlannedRow {
                 line: row.line,
-                cells: row.cells.clone(),
+                cells,
                 fingerprint,
                 verdict,
             });
@@ -150,7 +157,7 @@ impl Plan {
     }
 
     fn judge(&mut self, number: String, line: u64, cells: &[String]) -> Verdict {
-        if let Some(&first_line) = self.first_line_of.get(&number) {
+        if let Some(first_line) = self.first_line_of.get(&number) {
             return Verdict::Duplicate {
                 phone: number,
                 first_line,
@@ -158,7 +165,7 @@ impl Plan {
         }
         match self.template.render(self.reader.headers(), cells) {
             Ok(requirement) => {
-                self.first_line_of.insert(number.clone(), line);
+                self.first_line_of.insert(&number, line);
                 Verdict::Valid {
                     phone: number,
                     requirement,
@@ -167,6 +174,144 @@ impl Plan {
             Err(reason) => Verdict::Invalid { reason },
         }
     }
+}
+
+/// The line where each number first appeared. A normalised number is at most 17 digits, so it
+/// is kept as an integer (its length in the top bits keeps leading zeros apart): a million
+/// numbers take a quarter of the memory their strings would.
+#[derive(Default)]
+struct FirstLines {
+    digits: HashMap<u64, u64>,
+    /// Anything that is not all digits (never produced today, but never lost either).
+    other: HashMap<String, u64>,
+}
+
+impl FirstLines {
+    fn key(number: &str) -> Option<u64> {
+        if number.is_empty() || number.len() > 17 || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let value = number.parse::<u64>().ok()?;
+        Some((number.len() as u64) << 59 | value)
+    }
+
+    fn get(&self, number: &str) -> Option<u64> {
+        match FirstLines::key(number) {
+            Some(k) => self.digits.get(&k).copied(),
+            None => self.other.get(number).copied(),
+        }
+    }
+
+    fn insert(&mut self, number: &str, line: u64) {
+        match FirstLines::key(number) {
+            Some(k) => self.digits.insert(k, line),
+            None => self.other.insert(number.to_string(), line),
+        };
+    }
+}
+
+/// A judged row as the import stores it: the cells already turned into the JSON object the
+/// database keeps (the row's own strings are freed on the thread that made them).
+pub struct Judged {
+    pub line: u64,
+    pub fingerprint: i64,
+    pub verdict: Verdict,
+    pub cells: String,
+}
+
+/// Rows judged per message between the threads: enough to make the handover cheap.
+const JUDGED_BATCH: usize = 1024;
+
+/// Rows judged in list order; an error (a row the reader could not read) ends them.
+pub struct Batch {
+    pub rows: Vec<Judged>,
+    pub error: Option<Error>,
+}
+
+/// The rows of a plan, judged on a thread of their own, so that reading, normalising and
+/// rendering (one core) overlap with writing the database (another).
+///
+/// Batches that the writer is done with go back (`done_with`) and are freed by the thread that
+/// allocated them: the allocator frees much faster on its own thread, and the writer's thread
+/// is the one a large import waits for.
+pub struct JudgedRows {
+    batches: std::sync::mpsc::Receiver<Batch>,
+    spent: std::sync::mpsc::Sender<Batch>,
+}
+
+impl JudgedRows {
+    pub fn next_batch(&self) -> Option<Batch> {
+        self.batches.recv().ok()
+    }
+
+    pub fn done_with(&self, batch: Batch) {
+        // After the last batch the judging thread is gone; then this one frees it.
+        let _ = self.spent.send(batch);
+    }
+}
+
+pub fn judge_in_background(plan: Plan) -> JudgedRows {
+    let (batches, inbox) = std::sync::mpsc::sync_channel::<Batch>(8);
+    let (spent, returned) = std::sync::mpsc::channel::<Batch>();
+    std::thread::Builder::new()
+        .name("stepcall-judge".into())
+        .spawn(move || {
+            let mut plan = plan;
+            let headers = plan.headers().to_vec();
+            let mut order: Vec<usize> = (0..headers.len()).collect();
+            order.sort_by(|&a, &b| headers[a].cmp(&headers[b]));
+            let mut rows = Vec::with_capacity(JUDGED_BATCH);
+            loop {
+                let (error, last) = match plan.next_row() {
+                    Ok(Some(row)) => {
+                        let cells = cells_json(&headers, &order, &row.cells);
+                        rows.push(Judged {
+                            line: row.line,
+                            fingerprint: row.fingerprint,
+                            verdict: row.verdict,
+                            cells,
+                        });
+                        (None, false)
+                    }
+                    Ok(None) => (None, true),
+                    Err(e) => (Some(e), true),
+                };
+                if last || rows.len() == JUDGED_BATCH {
+                    let batch = Batch {
+                        rows: std::mem::replace(&mut rows, Vec::with_capacity(JUDGED_BATCH)),
+                        error,
+                    };
+                    if batches.send(batch).is_err() || last {
+                        return;
+                    }
+                    while let Ok(spent) = returned.try_recv() {
+                        drop(spent);
+                    }
+                }
+            }
+        })
+        .expect("starting the thread that judges the rows");
+    JudgedRows {
+        batches: inbox,
+        spent,
+    }
+}
+
+/// The cells as a JSON object keyed by column name, keys in sorted order (as a `serde_json`
+/// map writes them), built without an intermediate map.
+fn cells_json(headers: &[String], order: &[usize], cells: &[String]) -> String {
+    struct Cells<'a>(&'a [String], &'a [usize], &'a [String]);
+    impl serde::Serialize for Cells<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            let Cells(headers, order, cells) = *self;
+            s.collect_map(
+                order
+                    .iter()
+                    .filter_map(|&i| Some((&headers[i], cells.get(i)?))),
+            )
+        }
+    }
+    serde_json::to_string(&Cells(headers, order, cells)).expect("strings serialise")
 }
 
 /// The fingerprints of every row of the campaign's list, without judging the rows: what a
@@ -191,6 +336,40 @@ pub fn fingerprints(campaign: &Campaign) -> Result<Vec<i64>> {
         out.extend((0..parts.max(1)).map(|part| part_fingerprint(base, part)));
     }
     Ok(out)
+}
+
+/// What the import of this campaign's list depends on: the list's bytes, how it is read, the
+/// phone column and the template, and this build (whose rules judge the rows). A run whose
+/// digest matches the last import's skips the import, so resuming a million-row campaign
+/// starts dialling at once. Any difference imports again, which is always safe.
+pub fn list_digest(campaign: &Campaign) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let path = &campaign.contacts;
+    let read_err = |cause| Error::ReadFile {
+        path: path.clone(),
+        cause,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut hash = Sha256::new();
+    let settings = format!(
+        "{}\0{:?}\0{:?}\0{}\0{}\0",
+        env!("CARGO_PKG_VERSION"),
+        campaign.read,
+        campaign.multi_phone,
+        campaign.phone_column,
+        campaign.user_requirement
+    );
+    hash.update(settings.as_bytes());
+    let mut buf = vec![0; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", hash.finalize()))
 }
 
 /// The identity of the `part`-th number of a row (the row's own for the first).

@@ -35,6 +35,9 @@ use crate::webhook::Delivery;
 use crate::writer::Writer;
 use jiff::Timestamp;
 
+/// The meta key of the last imported list's digest (`plan::list_digest`).
+const LIST_DIGEST: &str = "list_digest";
+
 /// Who receives the calls.
 pub enum Target {
     /// The built-in simulator, started in-process with fast timings.
@@ -115,7 +118,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         let _entered = runtime.enter();
         watch_signals(stop.clone());
     }
-    let mut plan = Plan::open(&campaign)?;
+    let plan = Plan::open(&campaign)?;
     let _lock = RunLock::acquire(&campaign.state_path)?;
     let mut store = Store::open(&campaign.state_path, true)?;
     store.claim(&campaign.name, mode)?;
@@ -147,8 +150,29 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             );
         }
     }
-    let listed = crate::plan::fingerprints(&campaign)?;
-    let imported = store.import(&mut plan, &listed, !changes.is_empty())?;
+    // Computed before the import reads the list: if the file changes in between, the digest
+    // recorded is the old content's, and the next run imports again.
+    let digest = crate::plan::list_digest(&campaign)?;
+    let unchanged =
+        changes.is_empty() && store.meta(LIST_DIGEST)?.as_deref() == Some(digest.as_str());
+    let imported = if unchanged {
+        tracing::debug!(
+            "{} is unchanged since the last import",
+            campaign.contacts.display()
+        );
+        ImportSummary {
+            known_rows: store.contact_count()?,
+            ..ImportSummary::default()
+        }
+    } else {
+        // Which known rows are still listed matters only when there are known rows.
+        let listed = if store.contact_count()? == 0 {
+            Vec::new()
+        } else {
+            crate::plan::fingerprints(&campaign)?
+        };
+        store.import(plan, &listed, !changes.is_empty())?
+    };
     if imported.removed > 0 {
         tracing::warn!(
             "{} contacts not dialled yet are no longer in {} and will not be dialled (`removed`)",
@@ -159,6 +183,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     // Recorded after the import commits: if the import fails, the next run still sees the
     // change and judges the pending contacts again.
     store.save_settings(&settings)?;
+    store.set_meta(LIST_DIGEST, &digest)?;
     tracing::info!(
         "{}: {} new rows imported ({} to dial), {} already known",
         campaign.contacts.display(),

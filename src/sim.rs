@@ -44,6 +44,8 @@ pub struct SimConfig {
     pub answer_delay: Duration,
     /// About how long after acceptance a call's record is ready (0.5 to 1.5 times this).
     pub record_delay: Duration,
+    /// With this, a record is ready anywhere from `record_delay` to this, evenly spread.
+    pub record_delay_max: Option<Duration>,
     /// Share of requests answered 429, with `Retry-After: retry_after` when that is set.
     pub rate_429: f64,
     pub retry_after: Option<Duration>,
@@ -76,6 +78,7 @@ impl Default for SimConfig {
             latency: Duration::from_millis(20),
             answer_delay: Duration::ZERO,
             record_delay: Duration::from_secs(3),
+            record_delay_max: None,
             rate_429: 0.0,
             retry_after: Some(Duration::from_secs(1)),
             rate_500: 0.0,
@@ -420,13 +423,20 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
                     );
                 }
             }
-            let jitter = 0.5 + unit(sim.config.seed ^ 0x5eed, n);
+            let draw = unit(sim.config.seed ^ 0x5eed, n);
+            let delay = match sim.config.record_delay_max {
+                Some(max) => {
+                    sim.config.record_delay
+                        + max.saturating_sub(sim.config.record_delay).mul_f64(draw)
+                }
+                None => sim.config.record_delay.mul_f64(0.5 + draw),
+            };
             st.calls.insert(
                 call_id.clone(),
                 SimCall {
                     phone: phone.clone(),
                     requirement: requirement.clone(),
-                    ready_at: Instant::now() + sim.config.record_delay.mul_f64(jitter),
+                    ready_at: Instant::now() + delay,
                 },
             );
             ids.push(call_id);

@@ -10,6 +10,8 @@
 //! keyed on `PRAGMA user_version`. The file is created with mode 0600: it holds personal data and
 //! transcripts. The API key is never written here.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ use crate::plan::{Plan, Verdict, fnv1a};
 use crate::wire::CallResult;
 
 /// The schema version this build writes; see `migrate`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -109,6 +111,40 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_owed ON outbox(next_unix) WHERE delivered_at IS NULL;
 ";
+
+/// Version 5: `contacts.fingerprint` loses its UNIQUE index. Fingerprints are hashes, so every
+/// insert into that index landed on a random page: most of the time of importing a large list.
+/// An import now reads the known fingerprints into memory once instead. (SQLite cannot drop a
+/// column constraint, so the table is rebuilt, with foreign keys off around it.) The phone
+/// index's condition is spelled with `!=`: SQLite evaluated `NOT IN (...)` through a temporary
+/// table on every insert. Queries that use the index repeat the condition exactly, as SQLite
+/// requires.
+const SCHEMA_V5: &str = "
+CREATE TABLE contacts_v5 (
+    id          INTEGER PRIMARY KEY,
+    fingerprint INTEGER NOT NULL,         -- the row's content and occurrence: known rows are skipped
+    line        INTEGER NOT NULL,         -- where the row was in the contact list when imported
+    cells       TEXT NOT NULL,            -- every column as imported, a JSON object
+    phone       TEXT,                     -- normalised number; NULL when invalid
+    requirement TEXT,                     -- the rendered user_requirement
+    state       TEXT NOT NULL,
+    reason      TEXT,                     -- why invalid, duplicate, uncertain or waiting
+    imported_at TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    in_list     INTEGER NOT NULL DEFAULT 1 -- 0: the row left the contact list
+);
+INSERT INTO contacts_v5 (id, fingerprint, line, cells, phone, requirement, state, reason, imported_at, updated_at, in_list)
+    SELECT id, fingerprint, line, cells, phone, requirement, state, reason, imported_at, updated_at, in_list FROM contacts;
+DROP TABLE contacts;
+ALTER TABLE contacts_v5 RENAME TO contacts;
+CREATE UNIQUE INDEX contacts_by_phone ON contacts(phone)
+    WHERE state != 'invalid' AND state != 'duplicate' AND state != 'removed';
+CREATE INDEX contacts_by_state ON contacts(state, id);
+";
+
+/// The page cache during an import (negative: KiB), and after it (SQLite's default).
+const IMPORT_CACHE_KIB: i64 = -32768;
+const DEFAULT_CACHE_KIB: i64 = -2000;
 
 /// Which contacts may be dialled now, besides the pending ones: those whose last outcome is
 /// in `when`, with fewer than `max_attempts` attempts, whose last result is `after_secs` old.
@@ -302,23 +338,69 @@ impl Store {
             });
         }
         if version < 1 {
-            let tx = self.conn.transaction().map_err(Error::state(&self.path))?;
+            let tx = self.conn.savepoint().map_err(Error::state(&self.path))?;
             tx.execute_batch(SCHEMA_V1)
                 .map_err(Error::state(&self.path))?;
             tx.pragma_update(None, "user_version", 1)
                 .map_err(Error::state(&self.path))?;
             tx.commit().map_err(Error::state(&self.path))?;
         }
-        for (to, sql) in [(2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4)] {
+        for (to, sql) in [
+            (2, SCHEMA_V2),
+            (3, SCHEMA_V3),
+            (4, SCHEMA_V4),
+            (5, SCHEMA_V5),
+        ] {
             if version < to {
-                let tx = self.conn.transaction().map_err(Error::state(&self.path))?;
+                // Rebuilding `contacts` (v5) must not trip the attempts' references to it; the
+                // pragma is a no-op inside a transaction, so it is set around it.
+                self.conn
+                    .execute_batch("PRAGMA foreign_keys = OFF")
+                    .map_err(Error::state(&self.path))?;
+                let tx = self.conn.savepoint().map_err(Error::state(&self.path))?;
                 tx.execute_batch(sql).map_err(Error::state(&self.path))?;
                 tx.pragma_update(None, "user_version", to)
                     .map_err(Error::state(&self.path))?;
                 tx.commit().map_err(Error::state(&self.path))?;
+                self.conn
+                    .execute_batch("PRAGMA foreign_keys = ON")
+                    .map_err(Error::state(&self.path))?;
             }
         }
         Ok(())
+    }
+
+    /// Starts a transaction that the next calls share (group commit; see `Writer`). Each
+    /// method keeps its own savepoint inside it.
+    pub fn begin_group(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(Error::state(&self.path))
+    }
+
+    /// Whether the group's transaction is still open (SQLite ends it on some errors).
+    pub fn in_group(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    /// The error for a group whose transaction SQLite rolled back.
+    pub fn group_lost(&self) -> Error {
+        Error::State {
+            path: self.path.clone(),
+            cause: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                Some("a write failed and SQLite rolled back the writes made with it".into()),
+            ),
+        }
+    }
+
+    /// Commits the group durably, or rolls it back and says why.
+    pub fn commit_group(&mut self) -> Result<()> {
+        let committed = self.conn.execute_batch("COMMIT");
+        if committed.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        committed.map_err(Error::state(&self.path))
     }
 
     fn err(&self) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
@@ -332,7 +414,7 @@ impl Store {
             .map_err(self.err())
     }
 
-    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         self.conn
             .execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2", [key, value])
             .map(drop)
@@ -393,9 +475,10 @@ impl Store {
     /// are left alone, new rows are added, and a new row whose number is already a contact is a
     /// duplicate. With `refresh_pending` (the campaign's template or phone column changed and
     /// the user accepted it), contacts not dialled yet are judged again with the new settings.
+    /// The rows are judged on a thread of their own while this one writes them.
     pub fn import(
         &mut self,
-        plan: &mut Plan,
+        plan: Plan,
         listed: &[i64],
         refresh_pending: bool,
     ) -> Result<ImportSummary> {
@@ -405,11 +488,38 @@ impl Store {
                 columns.push(h.clone());
             }
         }
-        let headers = plan.headers().to_vec();
         let path = self.path.clone();
         let db = || Error::state(&path);
         let mut summary = ImportSummary::default();
-        let tx = self.conn.transaction().map_err(db())?;
+        // Into an empty database no row is known and no number taken, and without a
+        // do-not-call list no number is listed: the lookups for those are skipped.
+        let had_contacts = self.contact_count()? > 0;
+        // Every known row by fingerprint: its id, and whether it is still pending.
+        let mut known: HashMap<i64, (i64, bool)> = HashMap::new();
+        if had_contacts {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT fingerprint, id, state = 'pending' FROM contacts")
+                .map_err(db())?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+                .map_err(db())?;
+            for row in rows {
+                let (fingerprint, entry) = row.map_err(db())?;
+                known.insert(fingerprint, entry);
+            }
+        }
+        let has_suppressed: bool = self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM suppressed)", [], |r| r.get(0))
+            .map_err(db())?;
+        // The phone index takes numbers in list order, which is random order: with SQLite's
+        // default 2 MB page cache a large import spent most of its time evicting and reading
+        // back index pages. 32 MiB holds the phone index of a million contacts.
+        self.conn
+            .pragma_update(None, "cache_size", IMPORT_CACHE_KIB)
+            .map_err(db())?;
+        let tx = self.conn.savepoint().map_err(db())?;
         // First the rows that left the list, so a corrected row is not a duplicate of its
         // old self and a deleted one is never dialled.
         tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS listed (fingerprint INTEGER PRIMARY KEY); DELETE FROM temp.listed;")
@@ -440,21 +550,19 @@ impl Store {
             "UPDATE contacts SET state = 'pending', reason = NULL, updated_at = ?1
              WHERE state = 'removed' AND in_list = 1 AND NOT EXISTS (
                  SELECT 1 FROM contacts o WHERE o.phone = contacts.phone AND o.id != contacts.id
-                     AND o.state NOT IN ('invalid', 'duplicate', 'removed'))",
+                     AND o.state != 'invalid' AND o.state != 'duplicate' AND o.state != 'removed')",
             [&stamp],
         )
         .map_err(db())?;
         {
-            let mut known = tx
-                .prepare("SELECT state FROM contacts WHERE fingerprint = ?1")
-                .map_err(db())?;
             let mut dnc = tx
                 .prepare("SELECT source FROM suppressed WHERE phone = ?1")
                 .map_err(db())?;
             let mut same_phone = tx
                 .prepare(
                     "SELECT line FROM contacts
-                     WHERE phone = ?1 AND state NOT IN ('invalid', 'duplicate', 'removed') AND fingerprint != ?2",
+                     WHERE phone = ?1 AND state != 'invalid' AND state != 'duplicate' AND state != 'removed'
+                       AND fingerprint != ?2",
                 )
                 .map_err(db())?;
             let mut insert = tx
@@ -466,66 +574,94 @@ impl Store {
             let mut refresh = tx
                 .prepare(
                     "UPDATE contacts SET phone = ?2, requirement = ?3, state = ?4, reason = ?5, updated_at = ?6
-                     WHERE fingerprint = ?1 AND state = 'pending'",
+                     WHERE id = ?1 AND state = 'pending'",
                 )
                 .map_err(db())?;
             let stamp = now();
-            while let Some(row) = plan.next_row()? {
-                let state_now: Option<String> = known
-                    .query_row([row.fingerprint], |r| r.get(0))
-                    .optional()
-                    .map_err(db())?;
-                let is_pending = state_now.as_deref() == Some(CallState::Pending.as_str());
-                if state_now.is_some() && !(refresh_pending && is_pending) {
-                    summary.known_rows += 1;
-                    continue;
-                }
-                let (phone, requirement, state, reason) = match row.verdict {
-                    Verdict::Invalid { reason } => (None, None, CallState::Invalid, Some(reason)),
-                    Verdict::Duplicate { phone, first_line } => (
-                        Some(phone),
-                        None,
-                        CallState::Duplicate,
-                        Some(format!("same number as line {first_line}")),
-                    ),
-                    Verdict::Valid { phone, requirement } => {
-                        let earlier: Option<i64> = same_phone
-                            .query_row(params![phone, row.fingerprint], |r| r.get(0))
-                            .optional()
-                            .map_err(db())?;
-                        match earlier {
-                            Some(line) => (
+            let rows = crate::plan::judge_in_background(plan);
+            while let Some(batch) = rows.next_batch() {
+                for row in &batch.rows {
+                    let state_now = known.get(&row.fingerprint).copied();
+                    let is_pending = state_now.is_some_and(|(_, pending)| pending);
+                    if state_now.is_some() && !(refresh_pending && is_pending) {
+                        summary.known_rows += 1;
+                        continue;
+                    }
+                    let (phone, requirement, state, reason): (_, _, _, Option<Cow<str>>) =
+                        match &row.verdict {
+                            Verdict::Invalid { reason } => {
+                                (None, None, CallState::Invalid, Some(reason.into()))
+                            }
+                            Verdict::Duplicate { phone, first_line } => (
                                 Some(phone),
                                 None,
                                 CallState::Duplicate,
-                                Some(format!(
-                                    "same number as an already imported contact (line {line})"
-                                )),
+                                Some(format!("same number as line {first_line}").into()),
                             ),
-                            None => {
-                                let listed: Option<String> = dnc
-                                    .query_row([&phone], |r| r.get(0))
-                                    .optional()
-                                    .map_err(db())?;
-                                match listed {
-                                    Some(source) => (
+                            Verdict::Valid { phone, requirement } => {
+                                let earlier: Option<i64> = if had_contacts {
+                                    same_phone
+                                        .query_row(params![phone, row.fingerprint], |r| r.get(0))
+                                        .optional()
+                                        .map_err(db())?
+                                } else {
+                                    None
+                                };
+                                let listed: Option<String> = if earlier.is_none() && has_suppressed
+                                {
+                                    dnc.query_row([phone], |r| r.get(0))
+                                        .optional()
+                                        .map_err(db())?
+                                } else {
+                                    None
+                                };
+                                match (earlier, listed) {
+                                    (Some(line), _) => (
+                                        Some(phone),
+                                        None,
+                                        CallState::Duplicate,
+                                        Some(
+                                            format!(
+                                                "same number as an already imported contact (line {line})"
+                                            )
+                                            .into(),
+                                        ),
+                                    ),
+                                    (None, Some(source)) => (
                                         Some(phone),
                                         Some(requirement),
                                         CallState::Suppressed,
-                                        Some(format!("on the do-not-call list ({source})")),
+                                        Some(format!("on the do-not-call list ({source})").into()),
                                     ),
-                                    None => {
+                                    (None, None) => {
                                         (Some(phone), Some(requirement), CallState::Pending, None)
                                     }
                                 }
                             }
-                        }
+                        };
+                    if let Some((id, _)) = state_now {
+                        refresh
+                            .execute(params![
+                                id,
+                                phone,
+                                requirement,
+                                state.as_str(),
+                                reason,
+                                stamp
+                            ])
+                            .map_err(db())?;
+                        summary.known_rows += 1;
+                        continue;
                     }
-                };
-                if state_now.is_some() {
-                    refresh
+                    if state == CallState::Pending {
+                        summary.new_pending += 1;
+                    }
+                    summary.new_rows += 1;
+                    insert
                         .execute(params![
                             row.fingerprint,
+                            row.line as i64,
+                            row.cells,
                             phone,
                             requirement,
                             state.as_str(),
@@ -533,30 +669,16 @@ impl Store {
                             stamp
                         ])
                         .map_err(db())?;
-                    summary.known_rows += 1;
-                    continue;
                 }
-                if state == CallState::Pending {
-                    summary.new_pending += 1;
+                let error = {
+                    let mut batch = batch;
+                    let error = batch.error.take();
+                    rows.done_with(batch);
+                    error
+                };
+                if let Some(e) = error {
+                    return Err(e);
                 }
-                summary.new_rows += 1;
-                let cells: Map<String, Value> = headers
-                    .iter()
-                    .cloned()
-                    .zip(row.cells.iter().map(|c| Value::String(c.clone())))
-                    .collect();
-                insert
-                    .execute(params![
-                        row.fingerprint,
-                        row.line as i64,
-                        Value::Object(cells).to_string(),
-                        phone,
-                        requirement,
-                        state.as_str(),
-                        reason,
-                        stamp
-                    ])
-                    .map_err(db())?;
             }
         }
         tx.execute(
@@ -565,7 +687,18 @@ impl Store {
         )
         .map_err(db())?;
         tx.commit().map_err(db())?;
+        self.conn
+            .pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
+            .map_err(db())?;
         Ok(summary)
+    }
+
+    /// How many contacts the database holds, in any state.
+    pub fn contact_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err())
     }
 
     /// Compares what calls depend on (`settings`, a JSON object) with what the last run
@@ -604,7 +737,7 @@ impl Store {
     pub fn recover_interrupted(&mut self) -> Result<u64> {
         let stamp = now();
         let reason = "stepcall stopped before the provider's answer was recorded; the call may have been placed";
-        let tx = self.conn.transaction().map_err(Error::state(&self.path))?;
+        let tx = self.conn.savepoint().map_err(Error::state(&self.path))?;
         tx.execute("UPDATE attempts SET outcome = 'uncertain', error = ?1, updated_at = ?2 WHERE outcome = 'dialing'", [reason, &stamp])
             .map_err(Error::state(&self.path))?;
         let n = tx
@@ -628,6 +761,10 @@ impl Store {
 
     /// Up to `limit` contacts that may be dialled now (pending, or due for a redial) with an
     /// id above `after`, in list order.
+    ///
+    /// Pending contacts and redials are found apart and merged: pending ones straight from the
+    /// (state, id) index, so a run resuming a list that is mostly done starts dialling at once
+    /// instead of first reading every finished contact.
     pub fn dialable_after(
         &self,
         after: i64,
@@ -635,27 +772,48 @@ impl Store {
         queue: &Queue,
         now: i64,
     ) -> Result<Vec<Dialable>> {
-        let sql = format!(
-            "SELECT c.id, c.phone, c.requirement FROM contacts c WHERE c.id > :after_id AND {DIALLABLE} ORDER BY c.id LIMIT :limit"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err())?;
-        let rows = stmt
-            .query_map(
-                rusqlite::named_params! {
-                    ":after_id": after, ":limit": limit as i64, ":when": queue.when_json(),
-                    ":max": queue.max_attempts, ":after": queue.after_secs, ":now": now,
-                },
-                |r| {
-                    Ok(Dialable {
-                        contact_id: r.get(0)?,
-                        phone: r.get(1)?,
-                        requirement: r.get(2)?,
-                    })
-                },
-            )
-            .map_err(Error::state(&self.path))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(Error::state(&self.path))
+        let dialable = |r: &rusqlite::Row<'_>| {
+            Ok(Dialable {
+                contact_id: r.get(0)?,
+                phone: r.get(1)?,
+                requirement: r.get(2)?,
+            })
+        };
+        let mut found: Vec<Dialable> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT c.id, c.phone, c.requirement FROM contacts c
+                     WHERE c.state = 'pending' AND c.id > ?1 AND c.in_list = 1
+                     ORDER BY c.id LIMIT ?2",
+                )
+                .map_err(self.err())?;
+            stmt.query_map(params![after, limit as i64], dialable)
+                .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+                .map_err(Error::state(&self.path))?
+        };
+        if !queue.when.is_empty() && queue.max_attempts > 1 {
+            let sql = format!(
+                "SELECT c.id, c.phone, c.requirement FROM contacts c
+                 WHERE c.state != 'pending' AND c.state IN (SELECT value FROM json_each(:when))
+                   AND c.id > :after_id AND {DIALLABLE} ORDER BY c.id LIMIT :limit"
+            );
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err())?;
+            let redials = stmt
+                .query_map(
+                    rusqlite::named_params! {
+                        ":after_id": after, ":limit": limit as i64, ":when": queue.when_json(),
+                        ":max": queue.max_attempts, ":after": queue.after_secs, ":now": now,
+                    },
+                    dialable,
+                )
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(Error::state(&self.path))?;
+            found.extend(redials);
+            found.sort_by_key(|d| d.contact_id);
+            found.truncate(limit);
+        }
+        Ok(found)
     }
 
     /// Commits the intent to dial `contact_id`, durably, if it may still be dialled and is not
@@ -671,7 +829,7 @@ impl Store {
         let stamp = now();
         let path = self.path.clone();
         let db = || Error::state(&path);
-        let tx = self.conn.transaction().map_err(db())?;
+        let tx = self.conn.savepoint().map_err(db())?;
         let phone: Option<String> = tx
             .query_row(
                 &format!("SELECT c.phone FROM contacts c WHERE c.id = :id AND {DIALLABLE}"),
@@ -737,7 +895,7 @@ impl Store {
         let stamp = now();
         let path = self.path.clone();
         let db = || Error::state(&path);
-        let tx = self.conn.transaction().map_err(db())?;
+        let tx = self.conn.savepoint().map_err(db())?;
         let mut added = 0;
         {
             let mut insert = tx
@@ -826,7 +984,7 @@ impl Store {
             ),
         };
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(Error::state(&path))?;
+        let tx = self.conn.savepoint().map_err(Error::state(&path))?;
         if let Some(answer) = answer {
             insert_answer(&tx, attempt_id, "initiate", answer, &stamp)
                 .map_err(Error::state(&path))?;
@@ -873,7 +1031,7 @@ impl Store {
     ) -> Result<()> {
         let stamp = now();
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(Error::state(&path))?;
+        let tx = self.conn.savepoint().map_err(Error::state(&path))?;
         if let Some(answer) = answer {
             insert_answer(&tx, attempt_id, "search", answer, &stamp)
                 .map_err(Error::state(&path))?;
@@ -963,7 +1121,7 @@ impl Store {
         let stamp = now();
         let path = self.path.clone();
         let db = || Error::state(&path);
-        let tx = self.conn.transaction().map_err(db())?;
+        let tx = self.conn.savepoint().map_err(db())?;
         let calls: Vec<(i64, String, Option<String>)> = {
             let mut stmt = tx
                 .prepare("SELECT id, transcript, tags FROM attempts WHERE transcript IS NOT NULL ORDER BY id")
@@ -1116,7 +1274,7 @@ impl Store {
 /// Stores a call's tags; an `opt_out` puts its number on the do-not-call list in the same
 /// transaction, so no redial can slip in between.
 fn set_tags(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     attempt_id: i64,
     tags: &[String],
     stamp: &str,
@@ -1139,7 +1297,7 @@ fn set_tags(
 
 /// Queues the webhook event for an attempt's result, built from what was just committed.
 fn owe(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     attempt_id: i64,
     kind: &str,
     stamp: &str,
@@ -1162,7 +1320,7 @@ fn owe(
 }
 
 fn insert_answer(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     attempt_id: i64,
     kind: &str,
     answer: &Answer,
