@@ -128,7 +128,8 @@ fn must(m: Measured, what: &str) -> Measured {
     m
 }
 
-/// A list of `n` contacts with five columns, Chinese text, unique mobile numbers.
+/// A list of `n` contacts with five columns, Chinese text, unique mobile numbers in no
+/// particular order (as a real list's are: the phone index takes them at random places).
 fn write_list(path: &Path, n: u64) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     writeln!(out, "name,phone,date,time,doctor").unwrap();
@@ -137,7 +138,8 @@ fn write_list(path: &Path, n: u64) {
         writeln!(
             out,
             "客户{i},13{:09},2026-12-{:02},{}:30,{}",
-            i,
+            // 7919 is prime to 10⁹, so the numbers stay unique.
+            (i * 7919) % 1_000_000_000,
             1 + i % 28,
             9 + i % 8,
             doctors[(i % 4) as usize]

@@ -160,8 +160,8 @@ pub struct Redial {
     pub after: Duration,
 }
 
-/// When to ask for a call's result: first after `interval`, then at doubling spacing up to
-/// twelve times that (one minute at most), for at most `horizon` in one run.
+/// When to ask for a call's result: first after `interval`, then at growing spacing (see the
+/// poller) up to twelve times that (one minute at most), for at most `horizon` in one run.
 #[derive(Debug, Clone, Copy)]
 pub struct PollPolicy {
     pub interval: Duration,
@@ -382,7 +382,7 @@ impl Campaign {
             timeout,
             poll: PollPolicy {
                 interval,
-                // 5s doubles up to a minute; a faster first poll keeps the same shape.
+                // 5s grows to a minute; a faster first poll keeps the same shape.
                 max_interval: (interval * 12).min(Duration::from_secs(60)).max(interval),
                 horizon: raw.api.poll_horizon.unwrap_or(Duration::from_secs(30 * 60)),
             },

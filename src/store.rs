@@ -1168,49 +1168,76 @@ impl Store {
     }
 
     /// Calls `each` with every contact, in list order, without holding them all in memory.
+    ///
+    /// Contacts and their attempts are read as two streams, both in contact order, and merged
+    /// here: a million contacts export in one pass over each table instead of three lookups per
+    /// contact.
     pub fn for_each_export_row(&self, mut each: impl FnMut(ExportRow) -> Result<()>) -> Result<()> {
-        let mut stmt = self
+        let db = || Error::state(&self.path);
+        let mut contacts = self
+            .conn
+            .prepare("SELECT id, cells, state, reason, updated_at, phone FROM contacts ORDER BY id")
+            .map_err(db())?;
+        let mut attempts = self
             .conn
             .prepare(
-                "SELECT c.cells, c.state, c.reason, c.updated_at,
-                        (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent'),
-                        (SELECT min(started_at) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent'),
-                        l.call_id, l.status_raw, l.duration_seconds, l.cost, l.transcript, l.error,
-                        c.id, c.phone, l.tags
-                 FROM contacts c
-                 LEFT JOIN attempts l ON l.id =
-                     (SELECT max(id) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent')
-                 ORDER BY c.id",
+                "SELECT contact_id, started_at, call_id, status_raw, duration_seconds, cost,
+                        transcript, error, tags
+                 FROM attempts WHERE outcome != 'not_sent' ORDER BY contact_id, id",
             )
-            .map_err(self.err())?;
-        let mut rows = stmt.query([]).map_err(Error::state(&self.path))?;
-        while let Some(r) = rows.next().map_err(Error::state(&self.path))? {
-            let get = |e| Error::State {
-                path: self.path.clone(),
-                cause: e,
-            };
-            let cells: String = r.get(0).map_err(get)?;
-            let reason: Option<String> = r.get(2).map_err(get)?;
-            let attempt_error: Option<String> = r.get(11).map_err(get)?;
-            each(ExportRow {
-                contact_id: r.get(12).map_err(get)?,
-                phone: r.get(13).map_err(get)?,
-                tags: r.get(14).map_err(get)?,
+            .map_err(db())?;
+        let mut contacts = contacts.query([]).map_err(db())?;
+        let mut attempts = attempts.query([]).map_err(db())?;
+        let mut attempt = attempts.next().map_err(db())?;
+        while let Some(c) = contacts.next().map_err(db())? {
+            let contact_id: i64 = c.get(0).map_err(db())?;
+            let cells: String = c.get(1).map_err(db())?;
+            let reason: Option<String> = c.get(3).map_err(db())?;
+            let mut row = ExportRow {
+                contact_id,
+                phone: c.get(5).map_err(db())?,
+                tags: None,
                 cells: match serde_json::from_str(&cells) {
                     Ok(Value::Object(map)) => map,
                     _ => Map::new(),
                 },
-                state: r.get(1).map_err(get)?,
-                updated_at: r.get(3).map_err(get)?,
-                attempts: r.get(4).map_err(get)?,
-                first_dialed_at: r.get(5).map_err(get)?,
-                call_id: r.get(6).map_err(get)?,
-                status_raw: r.get(7).map_err(get)?,
-                duration_seconds: r.get(8).map_err(get)?,
-                cost: r.get(9).map_err(get)?,
-                transcript: r.get(10).map_err(get)?,
-                error: attempt_error.or(reason),
-            })?;
+                state: c.get(2).map_err(db())?,
+                call_id: None,
+                attempts: 0,
+                status_raw: None,
+                duration_seconds: None,
+                cost: None,
+                transcript: None,
+                error: None,
+                first_dialed_at: None,
+                updated_at: c.get(4).map_err(db())?,
+            };
+            let mut attempt_error = None;
+            // Attempts of contacts that are gone (never, but never fatal) are passed over.
+            while let Some(a) = attempt {
+                let of: i64 = a.get(0).map_err(db())?;
+                if of > contact_id {
+                    break;
+                }
+                if of == contact_id {
+                    row.attempts += 1;
+                    let started: Option<String> = a.get(1).map_err(db())?;
+                    if row.first_dialed_at.is_none() || started < row.first_dialed_at {
+                        row.first_dialed_at = started;
+                    }
+                    // The last attempt (highest id) is the one the row reports.
+                    row.call_id = a.get(2).map_err(db())?;
+                    row.status_raw = a.get(3).map_err(db())?;
+                    row.duration_seconds = a.get(4).map_err(db())?;
+                    row.cost = a.get(5).map_err(db())?;
+                    row.transcript = a.get(6).map_err(db())?;
+                    attempt_error = a.get(7).map_err(db())?;
+                    row.tags = a.get(8).map_err(db())?;
+                }
+                attempt = attempts.next().map_err(db())?;
+            }
+            row.error = attempt_error.or(reason);
+            each(row)?;
         }
         Ok(())
     }
