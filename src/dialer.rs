@@ -1,7 +1,7 @@
 //! The dialer: contacts due for a call in, one `initiate_call` each, under the quota and the cap.
 //!
-//! For every contact, in list order: wait for the rate limiter (governor, burst 1, so no window
-//! ever sees more than the quota) and any provider-requested pause, ask the `Gate` (calling
+//! For every contact, in list order: wait for the rate limiter (a `Pacer`: calls a period
+//! apart on a fixed schedule, so no window ever sees more than the quota and none less) and any provider-requested pause, ask the `Gate` (calling
 //! hours, run and daily limits), commit the intent (`Store::begin_attempt`, which refuses a
 //! contact that is no longer due or is on a do-not-call list), wait for the same quota once more
 //! so the sends themselves are evenly spaced, send, then commit what came back. Only an
@@ -10,11 +10,9 @@
 //! applies to every task, since a 429 is about the account, not the number. A semaphore caps the
 //! calls in flight. Nothing here touches SQLite directly: all writes go through the `Writer`.
 
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -24,6 +22,7 @@ use crate::client::{Client, Dial};
 use crate::clock;
 use crate::errors::Error;
 use crate::gate::{Gate, Halt};
+use crate::pacer::Pacer;
 use crate::progress::Progress;
 use crate::stop::Stop;
 use crate::store::{Awaiting, DialRecord, Dialable};
@@ -55,9 +54,9 @@ pub struct Dialer {
     pub stop: Stop,
     pub progress: Arc<Progress>,
     pub gate: Arc<Gate>,
-    limiter: DefaultDirectRateLimiter,
+    limiter: Pacer,
     /// The same quota once more, taken right before each request goes out (see `dial_one`).
-    sending: DefaultDirectRateLimiter,
+    sending: Pacer,
     pause: Mutex<Option<Instant>>,
     streak: Mutex<Streak>,
     /// How long a stopped run waits for requests already on the wire.
@@ -108,11 +107,7 @@ impl Dialer {
         progress: Arc<Progress>,
         gate: Arc<Gate>,
     ) -> Dialer {
-        let calls = NonZeroU32::new(rate.calls).expect("the campaign checks the rate is positive");
-        let period = (rate.per / calls.get()).mul_f64(1.0 + RATE_MARGIN);
-        let quota = Quota::with_period(period)
-            .expect("a positive period")
-            .allow_burst(NonZeroU32::MIN);
+        let period = (rate.per / rate.calls.max(1)).mul_f64(1.0 + RATE_MARGIN);
         Dialer {
             writer,
             client,
@@ -122,8 +117,8 @@ impl Dialer {
             stop,
             progress,
             gate,
-            limiter: RateLimiter::direct(quota),
-            sending: RateLimiter::direct(quota),
+            limiter: Pacer::new(period),
+            sending: Pacer::new(period),
             pause: Mutex::new(None),
             streak: Mutex::new(Streak::default()),
             grace: GRACE,

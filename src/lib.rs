@@ -25,6 +25,7 @@ pub mod gate;
 pub mod hours;
 pub mod logging;
 pub mod oneoff;
+pub mod pacer;
 pub mod phone;
 pub mod plan;
 pub mod poller;

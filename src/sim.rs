@@ -343,6 +343,8 @@ fn valid_number(phone: &str) -> bool {
 }
 
 async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+    // When the request arrived, as a provider's rate limit counts it; the latency comes after.
+    let received_at = crate::clock::now().to_string();
     tokio::time::sleep(sim.config.latency).await;
     if let Err(refused) = sim.check(&headers) {
         return refused;
@@ -401,7 +403,7 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
             );
             let entry = json!({
                 "seq": n,
-                "received_at": crate::clock::now().to_string(),
+                "received_at": received_at,
                 "call_id": call_id,
                 "phone": phone,
                 "user_requirement": request.user_requirement,

@@ -1359,3 +1359,73 @@ fn insert_answer(
     )
     .map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written by a build before schema v5 (UNIQUE fingerprints, `NOT IN` phone
+    /// index) keeps its contacts and attempts, and the references between them, when opened.
+    #[test]
+    fn a_version_4_database_is_rebuilt_without_losing_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO contacts (id, fingerprint, line, cells, phone, requirement, state, imported_at, updated_at)
+                     VALUES (7, 42, 2, '{\"phone\":\"13800138000\"}', '13800138000', 'hi', 'answered', 't', 't'),
+                            (8, 43, 3, '{\"phone\":\"13900139000\"}', '13900139000', 'hi', 'pending', 't', 't');
+                 INSERT INTO attempts (contact_id, number, started_at, request, idempotency_key, outcome, call_id, updated_at)
+                     VALUES (7, 1, 't', '{}', 'k', 'answered', 'call-7', 't');
+                 PRAGMA user_version = 4;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path, false).unwrap();
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(store.contact_count().unwrap(), 2);
+        let call_id: String = store
+            .conn
+            .query_row(
+                "SELECT a.call_id FROM attempts a JOIN contacts c ON c.id = a.contact_id WHERE c.phone = '13800138000'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(call_id, "call-7");
+        let broken: Vec<String> = store
+            .conn
+            .prepare("PRAGMA foreign_key_check")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(broken.is_empty(), "{broken:?}");
+        // The phone index still refuses a second active contact with the same number.
+        let duplicate = store.conn.execute(
+            "INSERT INTO contacts (fingerprint, line, cells, phone, state, imported_at, updated_at)
+             VALUES (44, 4, '{}', '13900139000', 'pending', 't', 't')",
+            [],
+        );
+        assert!(duplicate.is_err());
+        let plan: String = store
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT line FROM contacts
+                 WHERE phone = '1' AND state != 'invalid' AND state != 'duplicate' AND state != 'removed'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("contacts_by_phone"), "{plan}");
+    }
+}

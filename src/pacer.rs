@@ -1,0 +1,94 @@
+//! `Pacer`: one call per period, on a fixed schedule, never faster.
+//!
+//! A rate limiter that restarts its schedule from whenever a caller arrives (GCRA with a burst
+//! of one, as governor does) loses the caller's lateness on every call: a timer that wakes a
+//! quarter of a millisecond late cost 0.5% of the quota, 6 calls a minute at 20 calls/s. This
+//! one keeps the schedule: a caller that comes a little late (up to `TOLERANCE`) is let through
+//! and the next slot stays where the schedule puts it. A caller that comes later than that (the
+//! run was paused, or had nobody to call) starts a new schedule, so time not used is never
+//! made up with a burst. The last two milliseconds of a wait are spent yielding rather than
+//! sleeping: tokio's timer rounds to the millisecond and wakes up to two late, which would be
+//! lateness again (measured: 0.2 ms lost a call, 1,195 calls instead of 1,199 in a minute).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// How late a caller may be and still keep the schedule. Two calls are then never closer than
+/// `period - TOLERANCE`, and any `n` calls in a row span at least `(n - 1) * period - TOLERANCE`.
+const TOLERANCE: Duration = Duration::from_micros(200);
+/// Below this, a wait yields instead of sleeping, for precision.
+const SPIN: Duration = Duration::from_millis(2);
+
+pub struct Pacer {
+    period: Duration,
+    next: Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    pub fn new(period: Duration) -> Pacer {
+        Pacer {
+            period,
+            next: Mutex::new(None),
+        }
+    }
+
+    /// Waits for the next slot and takes it.
+    pub async fn until_ready(&self) {
+        loop {
+            let now = Instant::now();
+            let slot = {
+                let mut next = self.next.lock().expect("pacer");
+                match *next {
+                    Some(slot) if slot > now => slot,
+                    slot => {
+                        let on_schedule = slot.filter(|&s| s + TOLERANCE >= now).unwrap_or(now);
+                        *next = Some(on_schedule + self.period);
+                        return;
+                    }
+                }
+            };
+            if slot - now > SPIN {
+                tokio::time::sleep_until(slot - SPIN).await;
+            } else {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn calls_keep_the_schedule_and_never_come_closer_than_the_period() {
+        let pacer = Pacer::new(Duration::from_millis(5));
+        let start = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..100 {
+            pacer.until_ready().await;
+            times.push(Instant::now());
+        }
+        // 100 calls at 5 ms take 495 ms, not 495 ms plus every wake-up's lateness.
+        let span = times[99] - times[0];
+        assert!(span >= Duration::from_millis(495) - TOLERANCE, "{span:?}");
+        assert!(span < Duration::from_millis(515), "{span:?}");
+        for pair in times.windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_millis(5) - TOLERANCE);
+        }
+        assert!(times[0] - start < Duration::from_millis(5));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn time_not_used_is_not_made_up_with_a_burst() {
+        let pacer = Pacer::new(Duration::from_millis(5));
+        pacer.until_ready().await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let before = Instant::now();
+        pacer.until_ready().await;
+        pacer.until_ready().await;
+        assert!(Instant::now() - before >= Duration::from_millis(5) - TOLERANCE);
+    }
+}
