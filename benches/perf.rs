@@ -7,7 +7,7 @@
 //! figures show how time and memory grow with the list. Nothing leaves the machine: calls go to
 //! `stepcall sim` on 127.0.0.1.
 //!
-//!     cargo bench --bench perf                      # everything (about 4 minutes)
+//!     cargo bench --bench perf                      # everything (about 5 minutes)
 //!     STEPCALL_BENCH_SIZES=10000 cargo bench --bench perf -- scale   # one part, one size
 //!
 //! Parts: `scale` (validate, import, sqlite3, resume, export), `dial`, `rate`, `polls`.
