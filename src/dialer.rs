@@ -3,8 +3,8 @@
 //! For every contact, in list order: wait for the rate limiter (a `Pacer`: calls a period
 //! apart on a fixed schedule, so no window ever sees more than the quota and none less) and any provider-requested pause, ask the `Gate` (calling
 //! hours, run and daily limits), commit the intent (`Store::begin_attempt`, which refuses a
-//! contact that is no longer due or is on a do-not-call list), wait for the same quota once more
-//! so the sends themselves are evenly spaced, send, then commit what came back. Only an
+//! contact that is no longer due or is on a do-not-call list), take the quota once more as a
+//! window over the sends themselves, send, then commit what came back. Only an
 //! answer that proves the request never reached the provider (429, no connection) sends
 //! the contact round again, with the provider's Retry-After or an exponential backoff; the pause
 //! applies to every task, since a 429 is about the account, not the number. A semaphore caps the
@@ -22,7 +22,7 @@ use crate::client::{Client, Dial};
 use crate::clock;
 use crate::errors::Error;
 use crate::gate::{Gate, Halt};
-use crate::pacer::Pacer;
+use crate::pacer::{Pacer, Window};
 use crate::progress::Progress;
 use crate::stop::Stop;
 use crate::store::{Awaiting, DialRecord, Dialable};
@@ -40,9 +40,9 @@ const MAX_UNREACHABLE_TRIES: u32 = 6;
 /// request timeout, so an answer on its way is not cut off).
 pub const GRACE: Duration = Duration::from_secs(10);
 const BATCH: usize = 256;
-/// Calls are spaced this much wider than the quota's exact period (1.5 in a thousand: 1.5 ms
-/// over 20 calls at 20 calls/s), so the jitter between here and the provider never puts one
-/// call more than the quota into any second the provider counts. A minute at 20 calls/s is
+/// Calls are paced, and their sends counted over a window, this much wider than the quota
+/// (1.5 in a thousand: 1.5 ms over 20 calls at 20 calls/s), so the jitter between here and the
+/// provider never puts one call more than the quota into any second the provider counts. A minute at 20 calls/s is
 /// then 1,199 calls instead of 1,200.
 const RATE_MARGIN: f64 = 0.0015;
 
@@ -56,8 +56,8 @@ pub struct Dialer {
     pub progress: Arc<Progress>,
     pub gate: Arc<Gate>,
     limiter: Pacer,
-    /// The same quota once more, taken right before each request goes out (see `dial_one`).
-    sending: Pacer,
+    /// The quota once more, as a window over the sends themselves (see `dial_one`).
+    sending: Window,
     pause: Mutex<Option<Instant>>,
     streak: Mutex<Streak>,
     /// How long a stopped run waits for requests already on the wire.
@@ -119,7 +119,7 @@ impl Dialer {
             progress,
             gate,
             limiter: Pacer::new(period),
-            sending: Pacer::new(period),
+            sending: Window::new(rate.calls, rate.per.mul_f64(1.0 + RATE_MARGIN)),
             pause: Mutex::new(None),
             streak: Mutex::new(Streak::default()),
             grace: GRACE,
@@ -306,9 +306,9 @@ impl Dialer {
                     return self.stop.raise(e);
                 }
             };
-            // Writing the intent takes a varying time (an fsync), so two calls admitted a
-            // period apart could leave closer together; the second limiter spaces the sends
-            // themselves. It waits only for that jitter, since the first one set the pace.
+            // Writing the intent takes a varying time (an fsync), so calls admitted a period
+            // apart could leave closer together; the window holds the sends themselves to the
+            // quota. It waits only for that jitter, since the pacer set the pace.
             tokio::select! {
                 () = self.sending.until_ready() => {}
                 () = self.stop.raised() => {}

@@ -226,6 +226,9 @@ const JUDGED_BATCH: usize = 1024;
 pub struct Batch {
     pub rows: Vec<Judged>,
     pub error: Option<Error>,
+    /// The list ends here. Without it, a closed channel means the judging thread died, and the
+    /// list must not be taken as complete.
+    pub last: bool,
 }
 
 /// The rows of a plan, judged on a thread of their own, so that reading, normalising and
@@ -280,6 +283,7 @@ pub fn judge_in_background(plan: Plan) -> JudgedRows {
                     let batch = Batch {
                         rows: std::mem::replace(&mut rows, Vec::with_capacity(JUDGED_BATCH)),
                         error,
+                        last,
                     };
                     if batches.send(batch).is_err() || last {
                         return;

@@ -118,6 +118,9 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         let _entered = runtime.enter();
         watch_signals(stop.clone());
     }
+    // Taken before anything reads the list: if the file changes after this, the digest
+    // recorded is the old content's, and the next run imports again.
+    let digest = crate::plan::list_digest(&campaign)?;
     let plan = Plan::open(&campaign)?;
     let _lock = RunLock::acquire(&campaign.state_path)?;
     let mut store = Store::open(&campaign.state_path, true)?;
@@ -150,9 +153,6 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             );
         }
     }
-    // Computed before the import reads the list: if the file changes in between, the digest
-    // recorded is the old content's, and the next run imports again.
-    let digest = crate::plan::list_digest(&campaign)?;
     let unchanged =
         changes.is_empty() && store.meta(LIST_DIGEST)?.as_deref() == Some(digest.as_str());
     let imported = if unchanged {

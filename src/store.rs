@@ -494,21 +494,6 @@ impl Store {
         // Into an empty database no row is known and no number taken, and without a
         // do-not-call list no number is listed: the lookups for those are skipped.
         let had_contacts = self.contact_count()? > 0;
-        // Every known row by fingerprint: its id, and whether it is still pending.
-        let mut known: HashMap<i64, (i64, bool)> = HashMap::new();
-        if had_contacts {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT fingerprint, id, state = 'pending' FROM contacts")
-                .map_err(db())?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
-                .map_err(db())?;
-            for row in rows {
-                let (fingerprint, entry) = row.map_err(db())?;
-                known.insert(fingerprint, entry);
-            }
-        }
         let has_suppressed: bool = self
             .conn
             .query_row("SELECT EXISTS (SELECT 1 FROM suppressed)", [], |r| r.get(0))
@@ -554,6 +539,21 @@ impl Store {
             [&stamp],
         )
         .map_err(db())?;
+        // Every known row by fingerprint: its id, and whether it is pending (read after the
+        // updates above, so a row that came back to the list is judged again when it must be).
+        let mut known: HashMap<i64, (i64, bool)> = HashMap::new();
+        if had_contacts {
+            let mut stmt = tx
+                .prepare("SELECT fingerprint, id, state = 'pending' FROM contacts")
+                .map_err(db())?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+                .map_err(db())?;
+            for row in rows {
+                let (fingerprint, entry) = row.map_err(db())?;
+                known.insert(fingerprint, entry);
+            }
+        }
         {
             let mut dnc = tx
                 .prepare("SELECT source FROM suppressed WHERE phone = ?1")
@@ -579,7 +579,9 @@ impl Store {
                 .map_err(db())?;
             let stamp = now();
             let rows = crate::plan::judge_in_background(plan);
+            let mut complete = false;
             while let Some(batch) = rows.next_batch() {
+                complete |= batch.last;
                 for row in &batch.rows {
                     let state_now = known.get(&row.fingerprint).copied();
                     let is_pending = state_now.is_some_and(|(_, pending)| pending);
@@ -679,6 +681,12 @@ impl Store {
                 if let Some(e) = error {
                     return Err(e);
                 }
+            }
+            if !complete {
+                // Nothing is committed: the savepoint rolls the partial import back.
+                return Err(Error::Internal {
+                    message: "the thread judging the contact list stopped before its end".into(),
+                });
             }
         }
         tx.execute(

@@ -126,3 +126,57 @@ fn a_row_deleted_or_corrected_in_the_list_is_never_dialled() {
     assert_eq!(status["counts"]["removed"], 3, "{status}");
     assert_eq!(status["complete"], true);
 }
+
+#[test]
+fn a_row_that_comes_back_with_a_new_template_gets_the_new_words() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(2);
+    let campaign = ws.campaign("");
+    let campaign_arg = campaign.to_str().unwrap();
+    let full = std::fs::read_to_string(ws.path("contacts.csv")).unwrap();
+    assert_exit(&ws.run(&sim, &["run", campaign_arg, "--max-calls", "1"]), 0);
+    // The second contact leaves the list (it becomes `removed`)...
+    let without: String = full
+        .lines()
+        .filter(|l| !l.starts_with("客户1,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    ws.write("contacts.csv", &without);
+    assert_exit(&ws.run(&sim, &["run", campaign_arg]), 0);
+    assert_eq!(sim.journal().len(), 1);
+    // ...and comes back in the run that also changes the template.
+    ws.write("contacts.csv", &full);
+    let edited = std::fs::read_to_string(&campaign)
+        .unwrap()
+        .replace(TEMPLATE, "New words for {{ name }}");
+    std::fs::write(&campaign, edited).unwrap();
+    assert_exit(&ws.run(&sim, &["run", campaign_arg, "--accept-changes"]), 0);
+    let journal = sim.journal();
+    assert_eq!(journal.len(), 2, "{journal:?}");
+    assert_eq!(journal[1]["user_requirement"], "New words for 客户1");
+}
+
+#[test]
+fn an_unchanged_list_is_not_imported_again_and_an_edited_one_is() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(2);
+    let campaign = ws.campaign("");
+    let campaign_arg = campaign.to_str().unwrap();
+    assert_exit(&ws.run(&sim, &["run", campaign_arg]), 0);
+    let again = ws.run(&sim, &["-vv", "run", campaign_arg]);
+    assert_exit(&again, 0);
+    assert!(
+        text(&again.stderr).contains("unchanged since the last import"),
+        "{}",
+        text(&again.stderr)
+    );
+    let mut csv = std::fs::read_to_string(ws.path("contacts.csv")).unwrap();
+    csv.push_str("新客户,13912345678,12月9日\n");
+    ws.write("contacts.csv", &csv);
+    assert_exit(&ws.run(&sim, &["run", campaign_arg]), 0);
+    let journal = sim.journal();
+    assert_eq!(journal.len(), 3, "the new row is dialled: {journal:?}");
+    assert_eq!(journal[2]["phone"], "13912345678");
+}
