@@ -274,3 +274,46 @@ fn a_do_not_call_list_that_cannot_be_read_stops_the_run_before_any_call() {
         "nobody is rung while the list is unreadable"
     );
 }
+
+/// When the simulator saw each call arrive, in seconds, sorted.
+fn arrivals(sim: &Sim) -> Vec<f64> {
+    let mut t: Vec<f64> = sim
+        .journal()
+        .iter()
+        .map(|e| {
+            let at: jiff::Timestamp = e["received_at"].as_str().unwrap().parse().unwrap();
+            at.as_nanosecond() as f64 / 1e9
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t
+}
+
+#[test]
+fn no_second_sees_more_calls_than_the_quota_and_the_quota_is_used() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(45);
+    let campaign = ws.campaign_with(
+        "{ timeout: 5s, poll_interval: 50ms }",
+        "{ calls_per_second: 20, concurrency: 4 }",
+        "",
+    );
+    assert_exit(
+        &ws.run(&sim, &["run", campaign.to_str().unwrap(), "--no-wait"]),
+        0,
+    );
+    let t = arrivals(&sim);
+    assert_eq!(t.len(), 45);
+    for (i, window) in t.windows(21).enumerate() {
+        assert!(
+            window[20] - window[0] >= 1.0,
+            "calls {i} to {} arrived within {:.4} s",
+            i + 20,
+            window[20] - window[0]
+        );
+    }
+    // 44 periods of 50 ms; a dialer losing time on every call would take visibly longer.
+    let span = t[44] - t[0];
+    assert!(span < 2.2 + 0.4, "45 calls took {span:.3} s");
+}
