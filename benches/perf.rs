@@ -13,12 +13,10 @@
 //! Parts: `scale` (validate, import, sqlite3, resume, export), `dial`, `rate`, `polls`.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
-
-const KEY: &str = "aicall_bench_key_0123456789";
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -81,11 +79,16 @@ impl std::fmt::Display for Measured {
     }
 }
 
+/// The test harness's simulator process and command builder, shared rather than copied.
+#[allow(dead_code)]
+#[path = "../tests/harness.rs"]
+mod harness;
+
+use harness::Sim;
+
 fn stepcall() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepcall"));
-    cmd.env_remove("STEPONEAI_BASE_URL")
-        .env_remove("RUST_LOG")
-        .env("STEPONEAI_API_KEY", KEY);
+    let mut cmd = harness::bin();
+    cmd.env("STEPONEAI_API_KEY", harness::KEY);
     cmd
 }
 
@@ -241,70 +244,14 @@ fn finish_calls(db: &Path, upto: u64) {
     .unwrap();
 }
 
-/// `stepcall sim` on a free loopback port, killed when dropped.
-struct Sim {
-    child: Child,
-    url: String,
-    journal: PathBuf,
-}
-
-impl Sim {
-    fn start(dir: &Path, extra: &[&str]) -> Sim {
-        std::fs::create_dir_all(dir).unwrap();
-        let journal = dir.join("journal.jsonl");
-        let mut child = stepcall()
-            .args(["sim", "--addr", "127.0.0.1:0", "--key", KEY, "--journal"])
-            .arg(&journal)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("the simulator prints its address")
-                .unwrap();
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.trim().to_string();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
-        Sim {
-            child,
-            url,
-            journal,
-        }
-    }
-
-    /// When each call arrived, in seconds since the first, sorted; panics on a number dialled twice.
-    fn arrivals(&self) -> Vec<f64> {
-        let text = std::fs::read_to_string(&self.journal).unwrap();
-        let mut seen = std::collections::HashSet::new();
-        let mut times: Vec<f64> = text
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                assert!(
-                    seen.insert(v["phone"].as_str().unwrap().to_string()),
-                    "a number was dialled twice"
-                );
-                let t: jiff::Timestamp = v["received_at"].as_str().unwrap().parse().unwrap();
-                t.as_nanosecond() as f64 / 1e9
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        let first = times.first().copied().unwrap_or(0.0);
-        times.iter().map(|t| t - first).collect()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Every call `sim` accepted went to a different number.
+fn assert_nobody_twice(sim: &Sim) {
+    let twice: Vec<_> = sim
+        .dial_counts()
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(twice.is_empty(), "dialled more than once: {twice:?}");
 }
 
 fn live_run(campaign: &Path, sim: &Sim, extra: &[&str]) -> Measured {
@@ -322,7 +269,8 @@ fn live_run(campaign: &Path, sim: &Sim, extra: &[&str]) -> Measured {
 
 /// Calls per second with the quota out of the way: 64 in flight, a durable intent per call.
 fn dial_pipeline(dir: &Path, n: u64) -> String {
-    let sim = Sim::start(dir, &["--latency", "5ms"]);
+    std::fs::create_dir_all(dir).unwrap();
+    let sim = Sim::start(&["--latency", "5ms"]);
     write_list(&dir.join("list.csv"), n);
     let campaign = write_campaign(
         dir,
@@ -330,6 +278,7 @@ fn dial_pipeline(dir: &Path, n: u64) -> String {
         "{ timeout: 30s }",
     );
     let run = live_run(&campaign, &sim, &["--no-wait"]);
+    assert_nobody_twice(&sim);
     let arrivals = sim.arrivals();
     assert_eq!(arrivals.len() as u64, n, "every contact dialled once");
     let span = arrivals.last().copied().unwrap_or(0.0);
@@ -341,7 +290,8 @@ fn dial_pipeline(dir: &Path, n: u64) -> String {
 
 /// 20 calls/s for a minute: how many calls, and the most in any 1 s window.
 fn rate_precision(dir: &Path) -> String {
-    let sim = Sim::start(dir, &["--latency", "5ms"]);
+    std::fs::create_dir_all(dir).unwrap();
+    let sim = Sim::start(&["--latency", "5ms"]);
     write_list(&dir.join("list.csv"), 1_230);
     let campaign = write_campaign(
         dir,
@@ -349,6 +299,7 @@ fn rate_precision(dir: &Path) -> String {
         "{ timeout: 30s }",
     );
     live_run(&campaign, &sim, &["--no-wait"]);
+    assert_nobody_twice(&sim);
     let t = sim.arrivals();
     let in_minute = t.iter().filter(|&&x| x < 60.0).count();
     let mut most = 0;
@@ -370,17 +321,15 @@ fn rate_precision(dir: &Path) -> String {
 /// Polls per finished call with records ready 5–60 s after the call, at 1/10 of real time
 /// (records 0.5–6 s, first poll after 0.5 s): the count does not depend on the scale.
 fn polls_per_call(dir: &Path) -> String {
-    let sim = Sim::start(
-        dir,
-        &[
-            "--latency",
-            "5ms",
-            "--record-delay",
-            "500ms",
-            "--record-delay-max",
-            "6s",
-        ],
-    );
+    std::fs::create_dir_all(dir).unwrap();
+    let sim = Sim::start(&[
+        "--latency",
+        "5ms",
+        "--record-delay",
+        "500ms",
+        "--record-delay-max",
+        "6s",
+    ]);
     write_list(&dir.join("list.csv"), 400);
     let campaign = write_campaign(
         dir,

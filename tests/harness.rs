@@ -71,6 +71,21 @@ impl Sim {
             .collect()
     }
 
+    /// When each accepted call arrived at the simulator, in seconds after the first, sorted.
+    pub fn arrivals(&self) -> Vec<f64> {
+        let mut times: Vec<f64> = self
+            .journal()
+            .iter()
+            .map(|e| {
+                let at: jiff::Timestamp = e["received_at"].as_str().unwrap().parse().unwrap();
+                at.as_nanosecond() as f64 / 1e9
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let first = times.first().copied().unwrap_or(0.0);
+        times.iter().map(|t| t - first).collect()
+    }
+
     /// phone → how many times it was dialled.
     pub fn dial_counts(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();

@@ -275,20 +275,6 @@ fn a_do_not_call_list_that_cannot_be_read_stops_the_run_before_any_call() {
     );
 }
 
-/// When the simulator saw each call arrive, in seconds, sorted.
-fn arrivals(sim: &Sim) -> Vec<f64> {
-    let mut t: Vec<f64> = sim
-        .journal()
-        .iter()
-        .map(|e| {
-            let at: jiff::Timestamp = e["received_at"].as_str().unwrap().parse().unwrap();
-            at.as_nanosecond() as f64 / 1e9
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t
-}
-
 #[test]
 fn no_second_sees_more_calls_than_the_quota_and_the_quota_is_used() {
     let sim = Sim::start(&[]);
@@ -303,7 +289,7 @@ fn no_second_sees_more_calls_than_the_quota_and_the_quota_is_used() {
         &ws.run(&sim, &["run", campaign.to_str().unwrap(), "--no-wait"]),
         0,
     );
-    let t = arrivals(&sim);
+    let t = sim.arrivals();
     assert_eq!(t.len(), 45);
     for (i, window) in t.windows(21).enumerate() {
         assert!(
