@@ -138,3 +138,56 @@ fn crash_soak() {
         report.elapsed.as_secs_f64()
     );
 }
+
+/// A first import writes through a rollback journal (see `Store::import`): killed in the middle,
+/// the next run finds the database as it was before, imports the whole list, and the database
+/// is back in WAL mode for the dialing.
+#[test]
+fn a_first_import_killed_midway_is_done_again_whole() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    let rows = 20_000;
+    let mut csv = String::from("name,phone,date\n");
+    for i in 0..rows {
+        csv.push_str(&format!("客户{i},139{i:08},12月{}日\n", i % 28 + 1));
+    }
+    ws.write("contacts.csv", &csv);
+    let campaign = ws.campaign("");
+    let campaign = campaign.to_str().unwrap();
+    let mut child = bin()
+        .args(["run", campaign, "--base-url", &sim.url, "--max-calls", "0"])
+        .env("STEPONEAI_API_KEY", KEY)
+        .env("HOME", ws.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = ws.path("campaign.db-journal");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !journal.exists() {
+        assert!(Instant::now() < deadline, "the import never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it could be interrupted"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = child.kill(); // SIGKILL, in the middle of the import's transaction
+    child.wait().unwrap();
+
+    assert_exit(&ws.run(&sim, &["run", campaign, "--max-calls", "0"]), 0);
+    let db = rusqlite::Connection::open(ws.path("campaign.db")).unwrap();
+    let mode: String = db
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let (contacts, pending): (i64, i64) = db
+        .query_row(
+            "SELECT count(*), count(*) FILTER (WHERE state = 'pending') FROM contacts",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((contacts, pending), (rows as i64, rows as i64));
+    assert!(sim.journal().is_empty(), "nobody was dialled");
+}
