@@ -171,7 +171,7 @@ fn insert_contacts_sql(rows: usize) -> String {
 }
 
 impl NewContact<'_> {
-    fn values<'s>(&'s self, stamp: &'s String) -> [&'s dyn rusqlite::ToSql; 9] {
+    fn values<'s>(&'s self, stamp: &'s &'s str) -> [&'s dyn rusqlite::ToSql; 9] {
         [
             &self.fingerprint,
             &self.line,
@@ -191,16 +191,16 @@ fn insert_contacts(
     one: &mut rusqlite::Statement,
     many: &mut rusqlite::Statement,
     rows: &[NewContact],
-    stamp: &String,
+    stamp: &str,
 ) -> rusqlite::Result<()> {
     let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
     for chunk in &mut chunks {
         let params: Vec<&dyn rusqlite::ToSql> =
-            chunk.iter().flat_map(|c| c.values(stamp)).collect();
+            chunk.iter().flat_map(|c| c.values(&stamp)).collect();
         many.execute(params.as_slice())?;
     }
     for row in chunks.remainder() {
-        one.execute(row.values(stamp).as_slice())?;
+        one.execute(row.values(&stamp).as_slice())?;
     }
     Ok(())
 }
