@@ -559,7 +559,7 @@ fn national_format(significant: &str, kind: Type) -> String {
 struct ChinaPatterns {
     /// Every descriptor's pattern, anchored at the first digit, matched in one pass; the
     /// indices below point into it.
-    set: regex::RegexSet,
+    set: regex_automata::meta::Regex,
     /// The possible lengths of each pattern of `set` (empty: any length).
     lengths: Vec<Vec<u16>>,
     general: usize,
@@ -604,12 +604,24 @@ fn china_patterns() -> &'static ChinaPatterns {
         .collect();
         let fixed_line = d.fixed_line().map(&mut add);
         let mobile = d.mobile().map(&mut add);
-        let set = regex::RegexSetBuilder::new(&sources)
-            .ignore_whitespace(true)
-            // Only ASCII digits are ever matched, and a Unicode `\d` (hundreds of ranges)
-            // made the set slow to compile and to run: 0.1 s per start, 1.5 s per million.
-            .unicode(false)
-            .build()
+        // What `regex::RegexSet` builds, searched without allocating a match set each time.
+        let set = regex_automata::meta::Builder::new()
+            .configure(
+                regex_automata::meta::Config::new()
+                    .nfa_size_limit(Some(10 << 20))
+                    .hybrid_cache_capacity(2 << 20)
+                    .match_kind(regex_automata::MatchKind::All)
+                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
+            )
+            .syntax(
+                regex_automata::util::syntax::Config::new()
+                    .ignore_whitespace(true)
+                    // Only ASCII digits are ever matched, and a Unicode `\d` (hundreds of
+                    // ranges) made the set slow to compile and to run: 0.1 s per start, 1.5 s
+                    // per million numbers.
+                    .unicode(false),
+            )
+            .build_many(&sources)
             .expect("libphonenumber's patterns compile");
         ChinaPatterns {
             set,
@@ -626,29 +638,40 @@ fn china_patterns() -> &'static ChinaPatterns {
 
 /// The type of the China national significant number `national` (Unknown: not valid).
 fn china_type(national: &str) -> Type {
+    thread_local! {
+        // Which patterns matched, reused: allocating it per number cost a twentieth of
+        // judging a row.
+        static MATCHED: std::cell::RefCell<regex_automata::PatternSet> = std::cell::RefCell::new(
+            regex_automata::PatternSet::new(china_patterns().set.pattern_len()),
+        );
+    }
     let p = china_patterns();
-    let matched = p.set.matches(national);
-    let is = |i: usize| {
-        matched.matched(i)
-            && (p.lengths[i].is_empty() || p.lengths[i].contains(&(national.len() as u16)))
-    };
-    if !is(p.general) {
-        return Type::Unknown;
-    }
-    if let Some((kind, _)) = p.special.iter().find(|(_, i)| is(*i)) {
-        return *kind;
-    }
-    let mobile = p.mobile.is_some_and(is);
-    if p.fixed_line.is_some_and(is) {
-        if p.same_fixed_and_mobile || mobile {
-            return Type::FixedLineOrMobile;
+    MATCHED.with_borrow_mut(|matched| {
+        matched.clear();
+        p.set
+            .which_overlapping_matches(&regex_automata::Input::new(national), matched);
+        let is = |i: usize| {
+            matched.contains(regex_automata::PatternID::must(i))
+                && (p.lengths[i].is_empty() || p.lengths[i].contains(&(national.len() as u16)))
+        };
+        if !is(p.general) {
+            return Type::Unknown;
         }
-        return Type::FixedLine;
-    }
-    if mobile {
-        return Type::Mobile;
-    }
-    Type::Unknown
+        if let Some((kind, _)) = p.special.iter().find(|(_, i)| is(*i)) {
+            return *kind;
+        }
+        let mobile = p.mobile.is_some_and(is);
+        if p.fixed_line.is_some_and(is) {
+            if p.same_fixed_and_mobile || mobile {
+                return Type::FixedLineOrMobile;
+            }
+            return Type::FixedLine;
+        }
+        if mobile {
+            return Type::Mobile;
+        }
+        Type::Unknown
+    })
 }
 
 /// `formatted` if the number is valid and `formatted` has exactly the `digits` written, or a

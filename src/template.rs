@@ -190,7 +190,14 @@ fn is_plain_name(name: &str) -> bool {
 /// The plain template filled in; `None` for a row without one of its cells (the engine then
 /// reports it).
 fn plain_render(pieces: &[Piece], cells: &[String]) -> Option<String> {
-    let mut out = String::new();
+    let size = pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Text(text) => text.len(),
+            Piece::Cell(i) => cells.get(*i).map_or(0, String::len),
+        })
+        .sum();
+    let mut out = String::with_capacity(size);
     for piece in pieces {
         match piece {
             Piece::Text(text) => out.push_str(text),
