@@ -38,6 +38,7 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    crate::store::before_any_connection();
     let cli = Cli::parse();
     crate::logging::init(if cli.quiet {
         -1
