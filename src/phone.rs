@@ -548,25 +548,65 @@ fn national_format(significant: &str, kind: Type) -> String {
     }
 }
 
-/// libphonenumber's China patterns, compiled once and matched directly, in the order and with
-/// the rules of `phonenumber::validator::number_type` (a descriptor matches when the length is
-/// one of its possible lengths and its pattern matches from the first digit).
+/// libphonenumber's descriptors for China as the `phonenumber` crate carries them (metadata
+/// 9.0.33): each type's pattern of the national number, without the whitespace of its extended
+/// syntax, and its possible lengths (empty: any). Copied, because reading anything from the
+/// crate first loads and checks its whole world database: 70 ms at every start, for lists that
+/// are nearly all plain mobiles. `china_descriptors_are_the_crates` fails the day the crate's
+/// data differs from this copy.
+struct Descriptors {
+    general: Descriptor,
+    /// Checked in this order; the first that matches decides.
+    special: &'static [(Type, Descriptor)],
+    fixed_line: Descriptor,
+    mobile: Descriptor,
+}
+
+type Descriptor = (&'static str, &'static [u16]);
+
+const CHINA: Descriptors = Descriptors {
+    general: (
+        r"(?:(?:1[03-689]|2\d)\d\d|6)\d{8}|1\d{10}|[126]\d{6}(?:\d(?:\d{2})?)?|86\d{5,6}|(?:[3-579]\d|8[0-57-9])\d{5,9}",
+        &[],
+    ),
+    special: &[
+        (Type::PremiumRate, (r"16[08]\d{5}", &[8])),
+        (Type::TollFree, (r"(?:(?:10|21)8|8)00\d{7}", &[10, 12])),
+        (
+            Type::SharedCost,
+            (
+                r"10(?:10\d{4}|96\d{3,4})|400\d{7}|950\d{7,8}|(?:2[0-57-9]|3(?:[157]\d|35|49|9[1-68])|4(?:[17]\d|2[179]|[35][1-9]|6[47-9]|8[23])|5(?:[1357]\d|2[37]|4[36]|6[1-46]|80|9[1-9])|6(?:3[1-5]|6[0238]|9[12])|7(?:01|[1579]\d|2[248]|3[014-9]|4[3-6]|6[023689])|8(?:1[236-8]|2[5-7]|[37]\d|5[14-9]|8[36-8]|9[1-8])|9(?:0[1-3689]|1[1-79]|[379]\d|4[13]|5[1-5]))96\d{3,4}",
+                &[7, 8, 9, 10, 11],
+            ),
+        ),
+    ],
+    fixed_line: (
+        r"(?:10(?:[02-79]\d\d|[18](?:0[1-9]|[1-9]\d))|2(?:[02-57-9]\d{3}|1(?:[18](?:0[1-9]|[1-9]\d)|[2-79]\d\d))|(?:41[03]|8078|9(?:78|94))\d\d)\d{5}|(?:10|2[0-57-9])(?:1(?:00|23)\d\d|95\d{3,4})|(?:41[03]|9(?:78|94))(?:100\d\d|95\d{3,4})|8078123|(?:43[35]|754|851)\d{7,8}|(?:43[35]|754|851)(?:1(?:00\d|23)\d|95\d{3,4})|(?:3(?:11|7[179])|4(?:[15]1|3[12])|5(?:1\d|2[37]|3[12]|51|7[13-79]|9[15])|7(?:[39]1|5[57]|6[09])|8(?:71|98))(?:[02-8]\d{7}|1(?:0(?:0\d\d(?:\d{3})?|[1-9]\d{5})|[13-9]\d{6}|2(?:[0-24-9]\d{5}|3\d(?:\d{4})?))|9(?:[0-46-9]\d{6}|5\d{3}(?:\d(?:\d{2})?)?))|(?:3(?:1[02-9]|35|49|5\d|7[02-68]|9[1-68])|4(?:1[24-9]|2[179]|3[46-9]|5[2-9]|6[47-9]|7\d|8[23])|5(?:3[03-9]|4[36]|5[02-9]|6[1-46]|7[028]|80|9[2-46-9])|6(?:3[1-5]|6[0238]|9[12])|7(?:01|[17]\d|2[248]|3[04-9]|4[3-6]|5[0-3689]|6[2368]|9[02-9])|8(?:1[236-8]|2[5-7]|3\d|5[2-9]|7[02-9]|8[36-8]|9[1-7])|9(?:0[1-3689]|1[1-79]|3\d|4[13]|5[1-5]|7[0-79]|9[0-35-9]))(?:[02-8]\d{6}|1(?:0(?:0\d\d(?:\d{2})?|[1-9]\d{4})|[13-9]\d{5}|2(?:[0-24-9]\d{4}|3\d(?:\d{3})?))|9(?:[0-46-9]\d{5}|5\d{3,5}))",
+        &[7, 8, 9, 10, 11],
+    ),
+    mobile: (
+        r"1740[0-5]\d{6}|1(?:[38]\d|4[57]|[59][0-35-9]|6[25-7]|7[0-35-8])\d{8}",
+        &[11],
+    ),
+};
+
+/// China's patterns, compiled once and matched directly, in the order and with the rules of
+/// `phonenumber::validator::number_type` (a descriptor matches when the length is one of its
+/// possible lengths and its pattern matches from the first digit).
 ///
 /// Why not call the crate: it looks each pattern up by its source text in a shared cache, and
 /// hashing China's fixed-line pattern (kilobytes long) on every lookup cost about 40 µs a
-/// number. The patterns are the crate's own, so the answers are too; a property test checks
-/// them against `phonenumber::PhoneNumber::number_type`.
+/// number. A property test checks the answers against `phonenumber::PhoneNumber::number_type`.
 struct ChinaPatterns {
     /// Every descriptor's pattern, anchored at the first digit, matched in one pass; the
     /// indices below point into it.
     set: regex_automata::meta::Regex,
     /// The possible lengths of each pattern of `set` (empty: any length).
-    lengths: Vec<Vec<u16>>,
+    lengths: Vec<&'static [u16]>,
     general: usize,
-    /// Checked in this order; the first that matches decides.
     special: Vec<(Type, usize)>,
-    fixed_line: Option<usize>,
-    mobile: Option<usize>,
+    fixed_line: usize,
+    mobile: usize,
     /// The crate calls a number that is both `FixedLineOrMobile` when the two patterns are the same.
     same_fixed_and_mobile: bool,
 }
@@ -574,36 +614,23 @@ struct ChinaPatterns {
 fn china_patterns() -> &'static ChinaPatterns {
     static PATTERNS: std::sync::OnceLock<ChinaPatterns> = std::sync::OnceLock::new();
     PATTERNS.get_or_init(|| {
-        let meta = phonenumber::metadata::DATABASE
-            .by_id("CN")
-            .expect("libphonenumber knows China");
-        let d = meta.descriptors();
         let mut sources = Vec::new();
         let mut lengths = Vec::new();
-        let mut add = |desc: &phonenumber::metadata::Descriptor| {
+        let mut add = |(pattern, possible): Descriptor| {
             // `find(..).start() == 0`, as the crate asks, is "a match starts at 0": the
-            // leftmost match starts there whenever any does. Newlines keep a comment in the
-            // (whitespace-insensitive) pattern from swallowing the closing parenthesis.
-            sources.push(format!("^(?:\n{}\n)", desc.national_number().as_str()));
-            lengths.push(desc.possible_length().to_vec());
+            // leftmost match starts there whenever any does.
+            sources.push(format!("^(?:{pattern})"));
+            lengths.push(possible);
             sources.len() - 1
         };
-        let general = add(d.general());
-        let special = [
-            (Type::PremiumRate, d.premium_rate()),
-            (Type::TollFree, d.toll_free()),
-            (Type::SharedCost, d.shared_cost()),
-            (Type::Voip, d.voip()),
-            (Type::PersonalNumber, d.personal_number()),
-            (Type::Pager, d.pager()),
-            (Type::Uan, d.uan()),
-            (Type::Voicemail, d.voicemail()),
-        ]
-        .into_iter()
-        .filter_map(|(kind, desc)| desc.map(|desc| (kind, add(desc))))
-        .collect();
-        let fixed_line = d.fixed_line().map(&mut add);
-        let mobile = d.mobile().map(&mut add);
+        let general = add(CHINA.general);
+        let special = CHINA
+            .special
+            .iter()
+            .map(|&(kind, desc)| (kind, add(desc)))
+            .collect();
+        let fixed_line = add(CHINA.fixed_line);
+        let mobile = add(CHINA.mobile);
         // What `regex::RegexSet` builds, searched without allocating a match set each time.
         let set = regex_automata::meta::Builder::new()
             .configure(
@@ -614,12 +641,10 @@ fn china_patterns() -> &'static ChinaPatterns {
                     .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
             )
             .syntax(
-                regex_automata::util::syntax::Config::new()
-                    .ignore_whitespace(true)
-                    // Only ASCII digits are ever matched, and a Unicode `\d` (hundreds of
-                    // ranges) made the set slow to compile and to run: 0.1 s per start, 1.5 s
-                    // per million numbers.
-                    .unicode(false),
+                // Only ASCII digits are ever matched, and a Unicode `\d` (hundreds of ranges)
+                // made the set slow to compile and to run: 0.1 s per start, 1.5 s per million
+                // numbers.
+                regex_automata::util::syntax::Config::new().unicode(false),
             )
             .build_many(&sources)
             .expect("libphonenumber's patterns compile");
@@ -630,8 +655,7 @@ fn china_patterns() -> &'static ChinaPatterns {
             special,
             fixed_line,
             mobile,
-            same_fixed_and_mobile: d.fixed_line().map(|f| f.national_number().as_str())
-                == d.mobile().map(|m| m.national_number().as_str()),
+            same_fixed_and_mobile: CHINA.fixed_line.0 == CHINA.mobile.0,
         }
     })
 }
@@ -660,8 +684,8 @@ fn china_type(national: &str) -> Type {
         if let Some((kind, _)) = p.special.iter().find(|(_, i)| is(*i)) {
             return *kind;
         }
-        let mobile = p.mobile.is_some_and(is);
-        if p.fixed_line.is_some_and(is) {
+        let mobile = is(p.mobile);
+        if is(p.fixed_line) {
             if p.same_fixed_and_mobile || mobile {
                 return Type::FixedLineOrMobile;
             }
@@ -711,6 +735,51 @@ mod tests {
         read_cell,
     };
     use proptest::prelude::*;
+
+    /// The copy of China's descriptors is the crate's own, pattern for pattern, in the same
+    /// order of types.
+    #[test]
+    fn china_descriptors_are_the_crates() {
+        use phonenumber::Type;
+        use phonenumber::metadata::Descriptor;
+        let meta = phonenumber::metadata::DATABASE
+            .by_id("CN")
+            .expect("libphonenumber knows China");
+        let d = meta.descriptors();
+        let ours = |desc: &Descriptor| -> (String, Vec<u16>) {
+            (
+                desc.national_number().as_str().split_whitespace().collect(),
+                desc.possible_length().to_vec(),
+            )
+        };
+        let copied =
+            |(pattern, lengths): super::Descriptor| (pattern.to_string(), lengths.to_vec());
+        assert_eq!(copied(super::CHINA.general), ours(d.general()));
+        let crate_special: Vec<_> = [
+            (Type::PremiumRate, d.premium_rate()),
+            (Type::TollFree, d.toll_free()),
+            (Type::SharedCost, d.shared_cost()),
+            (Type::Voip, d.voip()),
+            (Type::PersonalNumber, d.personal_number()),
+            (Type::Pager, d.pager()),
+            (Type::Uan, d.uan()),
+            (Type::Voicemail, d.voicemail()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, desc)| Some((kind, ours(desc?))))
+        .collect();
+        let copied_special: Vec<_> = super::CHINA
+            .special
+            .iter()
+            .map(|&(kind, desc)| (kind, copied(desc)))
+            .collect();
+        assert_eq!(copied_special, crate_special);
+        assert_eq!(
+            copied(super::CHINA.fixed_line),
+            ours(d.fixed_line().unwrap())
+        );
+        assert_eq!(copied(super::CHINA.mobile), ours(d.mobile().unwrap()));
+    }
 
     const MOBILE: &str = "13800138000";
     const OTHER_MOBILE: &str = "13900139000";
