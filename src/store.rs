@@ -582,7 +582,7 @@ impl Store {
         // (log, then checkpoint) and read back once, a fifth of the import's time. With a
         // rollback journal, pages new to the file need no journal at all, and a crash still
         // rolls back to the empty database. WAL returns as soon as the rows are committed.
-        let fresh = !had_contacts && self.rollback_journal();
+        let journal_switched = !had_contacts && self.rollback_journal();
         let tx = self.conn.savepoint().map_err(db())?;
         // First the rows that left the list, so a corrected row is not a duplicate of its
         // old self and a deleted one is never dialled.
@@ -787,7 +787,7 @@ impl Store {
         )
         .map_err(db())?;
         tx.commit().map_err(db())?;
-        if fresh {
+        if journal_switched {
             let _: String = self
                 .conn
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
