@@ -38,7 +38,10 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    crate::store::before_any_connection();
+    // SAFETY: nothing has touched SQLite yet, and this is still the only thread.
+    unsafe {
+        crate::store::before_any_connection();
+    }
     let cli = Cli::parse();
     crate::logging::init(if cli.quiet {
         -1

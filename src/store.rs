@@ -146,6 +146,12 @@ CREATE INDEX contacts_by_state ON contacts(state, id);
 const IMPORT_CACHE_KIB: i64 = -32768;
 const DEFAULT_CACHE_KIB: i64 = -2000;
 
+/// Which lookups an import needs: of contacts already imported, of do-not-call numbers.
+struct Lookups {
+    had_contacts: bool,
+    has_suppressed: bool,
+}
+
 /// New contacts are inserted this many to a statement: at one row each, SQLite's work per
 /// statement (opening and closing cursors on the table and both indexes) was a tenth of a
 /// large import.
@@ -349,13 +355,16 @@ fn now() -> String {
 /// SQLite counts every allocation for `sqlite3_status` under a global mutex; nothing here reads
 /// the counts, and the lock around each string bound to a statement was a tenth of the time of
 /// importing a large list.
-pub fn before_any_connection() {
-    // SAFETY: `sqlite3_config` must not run concurrently with any other SQLite call; the
-    // caller runs it first thing in `main`, before any thread or connection exists. Were SQLite
-    // already started, it would return SQLITE_MISUSE and change nothing.
-    unsafe {
-        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0);
-    }
+///
+/// # Safety
+///
+/// No other thread may be using SQLite: `sqlite3_config` is not thread-safe. Call it first
+/// thing in `main`. (Were SQLite already started, it would refuse and change nothing.)
+pub unsafe fn before_any_connection() {
+    // SAFETY: the caller guarantees that no other thread uses SQLite meanwhile.
+    let status =
+        unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0) };
+    debug_assert_eq!(status, rusqlite::ffi::SQLITE_OK);
 }
 
 impl Store {
@@ -390,9 +399,17 @@ impl Store {
 
     fn configure(&self) -> rusqlite::Result<()> {
         self.conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let _: String = self
+        match self
             .conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        {
+            Ok(_) => {}
+            // A first import runs with a rollback journal and holds the write lock (see
+            // `import`), and SQLite refuses the switch at once rather than waiting: this
+            // connection reads as the file is, and its reads wait for the import like any.
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+            Err(e) => return Err(e),
+        }
         // FULL: every commit is on disk before it returns, so an intent to dial survives a
         // power cut, not only a crash of this process.
         self.conn
@@ -400,10 +417,12 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let db = || Error::state(&path);
         let version: i64 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(Error::state(&self.path))?;
+            .map_err(db())?;
         if version > SCHEMA_VERSION {
             return Err(Error::StateTooNew {
                 path: self.path.clone(),
@@ -411,35 +430,38 @@ impl Store {
                 known: SCHEMA_VERSION,
             });
         }
-        if version < 1 {
-            let tx = self.conn.savepoint().map_err(Error::state(&self.path))?;
-            tx.execute_batch(SCHEMA_V1)
-                .map_err(Error::state(&self.path))?;
-            tx.pragma_update(None, "user_version", 1)
-                .map_err(Error::state(&self.path))?;
-            tx.commit().map_err(Error::state(&self.path))?;
-        }
         for (to, sql) in [
+            (1, SCHEMA_V1),
             (2, SCHEMA_V2),
             (3, SCHEMA_V3),
             (4, SCHEMA_V4),
             (5, SCHEMA_V5),
         ] {
-            if version < to {
-                // Rebuilding `contacts` (v5) must not trip the attempts' references to it; the
-                // pragma is a no-op inside a transaction, so it is set around it.
-                self.conn
-                    .execute_batch("PRAGMA foreign_keys = OFF")
-                    .map_err(Error::state(&self.path))?;
-                let tx = self.conn.savepoint().map_err(Error::state(&self.path))?;
-                tx.execute_batch(sql).map_err(Error::state(&self.path))?;
-                tx.pragma_update(None, "user_version", to)
-                    .map_err(Error::state(&self.path))?;
-                tx.commit().map_err(Error::state(&self.path))?;
-                self.conn
-                    .execute_batch("PRAGMA foreign_keys = ON")
-                    .map_err(Error::state(&self.path))?;
+            if version >= to {
+                continue;
             }
+            // Rebuilding `contacts` (v5) must not trip the attempts' references to it; the
+            // pragma is a no-op inside a transaction, so it is set around it.
+            self.conn
+                .execute_batch("PRAGMA foreign_keys = OFF")
+                .map_err(db())?;
+            // The write lock first, then the version again: a `status` opening the database
+            // that `run` is creating must not create the tables a second time.
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db())?;
+            let now: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(db())?;
+            if now < to {
+                tx.execute_batch(sql).map_err(db())?;
+                tx.pragma_update(None, "user_version", to).map_err(db())?;
+            }
+            tx.commit().map_err(db())?;
+            self.conn
+                .execute_batch("PRAGMA foreign_keys = ON")
+                .map_err(db())?;
         }
         Ok(())
     }
@@ -564,7 +586,6 @@ impl Store {
         }
         let path = self.path.clone();
         let db = || Error::state(&path);
-        let mut summary = ImportSummary::default();
         // Into an empty database no row is known and no number taken, and without a
         // do-not-call list no number is listed: the lookups for those are skipped.
         let had_contacts = self.contact_count()? > 0;
@@ -581,8 +602,55 @@ impl Store {
         // A first import writes the whole table: through the WAL it would be written twice
         // (log, then checkpoint) and read back once, a fifth of the import's time. With a
         // rollback journal, pages new to the file need no journal at all, and a crash still
-        // rolls back to the empty database. WAL returns as soon as the rows are committed.
+        // rolls back to the empty database. Meanwhile the import holds the write lock, so a
+        // `status` or `export` waits for it (see `configure`). WAL comes back when the import
+        // ends, committed or not.
         let journal_switched = !had_contacts && self.rollback_journal();
+        let imported = self.import_rows(
+            plan,
+            listed,
+            refresh_pending,
+            Lookups {
+                had_contacts,
+                has_suppressed,
+            },
+            &columns,
+        );
+        if journal_switched {
+            match self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            {
+                Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
+                // Still durable, only slower; the next start tries again.
+                Ok(mode) => tracing::warn!("{}: the journal stayed `{mode}`", path.display()),
+                Err(e) => tracing::warn!(
+                    "{}: the journal stayed a rollback journal ({e})",
+                    path.display()
+                ),
+            }
+        }
+        self.conn
+            .pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
+            .map_err(db())?;
+        imported
+    }
+
+    /// `import`'s transaction: everything it writes, or nothing.
+    fn import_rows(
+        &mut self,
+        plan: Plan,
+        listed: &[i64],
+        refresh_pending: bool,
+        Lookups {
+            had_contacts,
+            has_suppressed,
+        }: Lookups,
+        columns: &[String],
+    ) -> Result<ImportSummary> {
+        let path = self.path.clone();
+        let db = || Error::state(&path);
+        let mut summary = ImportSummary::default();
         let tx = self.conn.savepoint().map_err(db())?;
         // First the rows that left the list, so a corrected row is not a duplicate of its
         // old self and a deleted one is never dialled.
@@ -787,15 +855,6 @@ impl Store {
         )
         .map_err(db())?;
         tx.commit().map_err(db())?;
-        if journal_switched {
-            let _: String = self
-                .conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(db())?;
-        }
-        self.conn
-            .pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
-            .map_err(db())?;
         Ok(summary)
     }
 

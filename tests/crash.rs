@@ -164,7 +164,7 @@ fn a_first_import_killed_midway_is_done_again_whole() {
         .unwrap();
     let journal = ws.path("campaign.db-journal");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !journal.exists() {
+    while !importing(&ws.path("campaign.db"), &journal) {
         assert!(Instant::now() < deadline, "the import never started");
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -174,6 +174,10 @@ fn a_first_import_killed_midway_is_done_again_whole() {
     }
     let _ = child.kill(); // SIGKILL, in the middle of the import's transaction
     child.wait().unwrap();
+    assert!(
+        std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0),
+        "killed inside the import's transaction: its journal is left behind"
+    );
 
     assert_exit(&ws.run(&sim, &["run", campaign, "--max-calls", "0"]), 0);
     let db = rusqlite::Connection::open(ws.path("campaign.db")).unwrap();
@@ -190,4 +194,54 @@ fn a_first_import_killed_midway_is_done_again_whole() {
         .unwrap();
     assert_eq!((contacts, pending), (rows as i64, rows as i64));
     assert!(sim.journal().is_empty(), "nobody was dialled");
+}
+
+/// `status` while a first import holds the database (with its rollback journal) waits for the
+/// import instead of failing: the README calls it safe while a run is going on.
+#[test]
+fn status_during_a_first_import_waits_for_it() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    let rows = 20_000;
+    let mut csv = String::from("name,phone,date\n");
+    for i in 0..rows {
+        csv.push_str(&format!("客户{i},139{i:08},12月{}日\n", i % 28 + 1));
+    }
+    ws.write("contacts.csv", &csv);
+    let campaign = ws.campaign("");
+    let campaign = campaign.to_str().unwrap();
+    let mut child = bin()
+        .args(["run", campaign, "--base-url", &sim.url, "--max-calls", "0"])
+        .env("STEPONEAI_API_KEY", KEY)
+        .env("HOME", ws.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !importing(&ws.path("campaign.db"), &ws.path("campaign.db-journal")) {
+        assert!(Instant::now() < deadline, "the import never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before status could be asked"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = ws.stepcall(&["status", campaign]);
+    assert_exit(&status, 0);
+    assert!(child.wait().unwrap().success());
+}
+
+/// Whether a first import is under way in `db`: the schema is complete (`user_version` 5, in
+/// the header), the file is in rollback-journal mode (format bytes 1, 1; WAL writes 2, 2) and
+/// the journal is there. A new database also has a journal for a moment while it is being
+/// created, before it has any schema.
+fn importing(db: &std::path::Path, journal: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut header = [0; 100];
+    let read = std::fs::File::open(db).and_then(|mut f| f.read_exact(&mut header));
+    read.is_ok()
+        && header[18..20] == [1, 1]
+        && header[60..64] == 5u32.to_be_bytes()
+        && journal.exists()
 }
