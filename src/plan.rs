@@ -231,6 +231,8 @@ pub enum Judgement {
 
 /// Rows judged per message between the threads: enough to make the handover cheap.
 const JUDGED_BATCH: usize = 1024;
+/// The largest text buffer a batch keeps for its next rows (about four times the usual).
+const MAX_REUSED_TEXT: usize = 1 << 20;
 
 /// Rows judged in list order; an error (a row the reader could not read) ends them.
 ///
@@ -344,11 +346,12 @@ pub fn judge_in_background(plan: Plan) -> JudgedRows {
                         return;
                     }
                     batch = match returned.try_recv() {
-                        Ok(mut spent) => {
+                        // A batch of unusually long rows is let go rather than kept.
+                        Ok(mut spent) if spent.text.capacity() <= MAX_REUSED_TEXT => {
                             spent.clear();
                             spent
                         }
-                        Err(_) => Batch::new(),
+                        _ => Batch::new(),
                     };
                 }
             }
