@@ -313,6 +313,7 @@ fn rate_precision(dir: &Path) -> String {
     let gaps: Vec<f64> = t.windows(2).map(|w| w[1] - w[0]).collect();
     let min_gap = gaps.iter().copied().fold(f64::INFINITY, f64::min);
     // How close the quota came to being broken: 21 calls must span more than a second.
+    assert!(t.len() > 21, "the rate part made only {} calls", t.len());
     let tightest = t
         .windows(21)
         .map(|w| w[20] - w[0])
