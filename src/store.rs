@@ -630,10 +630,13 @@ impl Store {
                 ),
             }
         }
-        self.conn
-            .pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)
-            .map_err(db())?;
-        imported
+        let reset = self
+            .conn
+            .pragma_update(None, "cache_size", DEFAULT_CACHE_KIB);
+        // The import's own error, if any, is the one to report.
+        let summary = imported?;
+        reset.map_err(db())?;
+        Ok(summary)
     }
 
     /// `import`'s transaction: everything it writes, or nothing.
