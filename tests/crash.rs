@@ -3,7 +3,7 @@
 //! simulator's journal: nobody dialled twice, every call id kept (or its contact `uncertain`,
 //! at most one per kill), every valid contact in a final state.
 
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{
@@ -147,39 +147,15 @@ fn a_first_import_killed_midway_is_done_again_whole() {
     let sim = Sim::start(&[]);
     let ws = Workspace::new();
     let rows = 20_000;
-    let mut csv = String::from("name,phone,date\n");
-    for i in 0..rows {
-        csv.push_str(&format!("客户{i},139{i:08},12月{}日\n", i % 28 + 1));
-    }
-    ws.write("contacts.csv", &csv);
-    let campaign = ws.campaign("");
-    let campaign = campaign.to_str().unwrap();
-    let mut child = bin()
-        .args(["run", campaign, "--base-url", &sim.url, "--max-calls", "0"])
-        .env("STEPONEAI_API_KEY", KEY)
-        .env("HOME", ws.dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let journal = ws.path("campaign.db-journal");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !importing(&ws.path("campaign.db"), &journal) {
-        assert!(Instant::now() < deadline, "the import never started");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the import ended before it could be interrupted"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let (mut child, campaign) = first_import_under_way(&ws, &sim, rows);
     let _ = child.kill(); // SIGKILL, in the middle of the import's transaction
     child.wait().unwrap();
     assert!(
-        std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0),
+        std::fs::metadata(ws.path("campaign.db-journal")).is_ok_and(|m| m.len() > 0),
         "killed inside the import's transaction: its journal is left behind"
     );
 
-    assert_exit(&ws.run(&sim, &["run", campaign, "--max-calls", "0"]), 0);
+    assert_exit(&ws.run(&sim, &["run", &campaign, "--max-calls", "0"]), 0);
     let db = rusqlite::Connection::open(ws.path("campaign.db")).unwrap();
     let mode: String = db
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -202,16 +178,23 @@ fn a_first_import_killed_midway_is_done_again_whole() {
 fn status_during_a_first_import_waits_for_it() {
     let sim = Sim::start(&[]);
     let ws = Workspace::new();
-    let rows = 20_000;
+    let (mut child, campaign) = first_import_under_way(&ws, &sim, 20_000);
+    let status = ws.stepcall(&["status", &campaign]);
+    assert_exit(&status, 0);
+    assert!(child.wait().unwrap().success());
+}
+
+/// Starts `run --max-calls 0` on a fresh campaign of `rows` contacts and returns once its first
+/// import is under way (see `importing`), with the running child and the campaign file.
+fn first_import_under_way(ws: &Workspace, sim: &Sim, rows: usize) -> (Child, String) {
     let mut csv = String::from("name,phone,date\n");
     for i in 0..rows {
         csv.push_str(&format!("客户{i},139{i:08},12月{}日\n", i % 28 + 1));
     }
     ws.write("contacts.csv", &csv);
-    let campaign = ws.campaign("");
-    let campaign = campaign.to_str().unwrap();
+    let campaign = ws.campaign("").to_str().unwrap().to_string();
     let mut child = bin()
-        .args(["run", campaign, "--base-url", &sim.url, "--max-calls", "0"])
+        .args(["run", &campaign, "--base-url", &sim.url, "--max-calls", "0"])
         .env("STEPONEAI_API_KEY", KEY)
         .env("HOME", ws.dir.path())
         .stdout(Stdio::null())
@@ -223,13 +206,11 @@ fn status_during_a_first_import_waits_for_it() {
         assert!(Instant::now() < deadline, "the import never started");
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the import ended before status could be asked"
+            "the import ended before the test could step in"
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-    let status = ws.stepcall(&["status", campaign]);
-    assert_exit(&status, 0);
-    assert!(child.wait().unwrap().success());
+    (child, campaign)
 }
 
 /// Whether a first import is under way in `db`: the schema is complete (`user_version` 5, in
