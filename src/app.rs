@@ -42,6 +42,12 @@ pub fn main() -> ExitCode {
     unsafe {
         crate::store::before_any_connection();
     }
+    // No core file, and no other process of this user reading this one's memory: the API key
+    // and the webhook secret are in it.
+    // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
     let cli = Cli::parse();
     crate::logging::init(if cli.quiet {
         -1
@@ -91,14 +97,16 @@ fn dispatch(command: Command) -> Result<u8> {
             let options = export_options(&campaign, excel, &format, &only, since.as_deref())?;
             cmd_export(&campaign, output.as_deref(), &options)
         }
-        Command::Sim(args) => cmd_sim(args),
+        Command::Sim(args) => cmd_sim(*args),
         Command::Report { campaign, output } => {
             let campaign = Campaign::load(&campaign)?;
             let store = Store::open(&campaign.state_path, false)?;
             let html = crate::report::html(&store, &campaign)?;
-            std::fs::write(&output, html).map_err(|cause| Error::WriteFile {
-                path: output.clone(),
-                cause,
+            crate::files::write_private(&output, html.as_bytes()).map_err(|cause| {
+                Error::WriteFile {
+                    path: output.clone(),
+                    cause,
+                }
             })?;
             eprintln!("wrote {}", output.display());
             Ok(exit::SUCCESS)
@@ -263,6 +271,9 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
             redials_waiting: report.redials_waiting,
             next_redial_at: None,
             webhook_backlog: report.webhook_backlog,
+            held_back: report.held_back,
+            held_back_until: None,
+            several_calls: report.several_calls,
         };
         let mut json = status.to_json();
         json["next_due"] = report
@@ -271,8 +282,9 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
             .into();
         json["stopped"] = report.halt.as_ref().map(|h| h.to_string()).into();
         if let Some(o) = json.as_object_mut() {
-            // The run's own next_due already covers redials.
+            // The run's own next_due already covers redials and held-back numbers.
             o.remove("next_redial_at");
+            o.remove("held_back_until");
         }
         json["complete"] = (waiting == 0 && report.count(CallState::Dialing) == 0).into();
         println!("{json}");
@@ -306,6 +318,7 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
     if report.redials_waiting > 0 {
         println!("  {} waiting to redial", report.redials_waiting);
     }
+    print_provider_notes(report.held_back, None, report.several_calls);
     if report.webhook_backlog > 0 {
         println!(
             "  {} results owed to the CRM webhook: the next run delivers them",
@@ -360,6 +373,11 @@ fn cmd_status(campaign: &Campaign, json: bool) -> Result<u8> {
             due.unwrap_or_default()
         );
     }
+    print_provider_notes(
+        status.held_back,
+        status.held_back_until.as_ref(),
+        status.several_calls,
+    );
     if status.webhook_backlog > 0 {
         println!(
             "  {} results owed to the CRM webhook (the next run delivers them)",
@@ -368,6 +386,24 @@ fn cmd_status(campaign: &Campaign, json: bool) -> Result<u8> {
     }
     println!("  state database: {}", status.database.display());
     Ok(exit::SUCCESS)
+}
+
+/// The summary lines about what the provider did to some contacts: numbers held back, and
+/// several calls placed for one request.
+fn print_provider_notes(held_back: u64, until: Option<&jiff::Zoned>, several_calls: u64) {
+    if held_back > 0 {
+        let until = until.map_or(String::new(), |t| {
+            format!("; the first may go {}", t.strftime("%Y-%m-%d %H:%M %Z"))
+        });
+        println!(
+            "  {held_back} held back: the provider asked to call those numbers less often{until}"
+        );
+    }
+    if several_calls > 0 {
+        println!(
+            "  {several_calls} rung more than once: the provider placed several calls for one request (see call_error in the export)"
+        );
+    }
 }
 
 /// Turns the export flags into options, refusing unknown states and unreadable times.
@@ -443,7 +479,7 @@ fn cmd_export(campaign: &Campaign, output: Option<&Path>, options: &ExportOption
                 path: path.to_path_buf(),
                 cause: source,
             };
-            let file = std::fs::File::create(&partial).map_err(write_err)?;
+            let file = crate::files::create_private(&partial).map_err(write_err)?;
             let mut out = std::io::BufWriter::new(file);
             let n = crate::export::write(&store, &mut out, options)?;
             out.flush().map_err(write_err)?;
@@ -495,6 +531,12 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
         ("--rate-garbled", args.rate_garbled),
         ("--rate-huge", args.rate_huge),
         ("--rate-lost-5xx", args.rate_lost_5xx),
+        ("--rate-429-placed", args.rate_429_placed),
+        ("--rate-false-placed", args.rate_false_placed),
+        ("--rate-no-id", args.rate_no_id),
+        ("--rate-double", args.rate_double),
+        ("--rate-throttle", args.rate_throttle),
+        ("--rate-foreign", args.rate_foreign),
     ] {
         if !(0.0..=1.0).contains(&share) {
             return Err(Error::Usage {
@@ -503,14 +545,18 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
             });
         }
     }
-    if args.rate_drop + args.rate_slow + args.rate_garbled + args.rate_huge + args.rate_lost_5xx
-        > 1.0
-    {
+    let answer_shares = args.rate_drop
+        + args.rate_slow
+        + args.rate_garbled
+        + args.rate_huge
+        + args.rate_lost_5xx
+        + args.rate_429_placed
+        + args.rate_false_placed
+        + args.rate_no_id;
+    if answer_shares > 1.0 {
         return Err(Error::Usage {
-            message:
-                "--rate-drop, --rate-slow, --rate-garbled and --rate-huge add up to more than 1"
-                    .into(),
-            help: "they share the accepted calls between them; lower some of them".into(),
+            message: "--rate-drop, --rate-slow, --rate-garbled, --rate-huge, --rate-lost-5xx, --rate-429-placed, --rate-false-placed and --rate-no-id add up to more than 1".into(),
+            help: "they share the answers to accepted calls between them; lower some of them".into(),
         });
     }
     let config = SimConfig {
@@ -530,6 +576,14 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
         rate_garbled: args.rate_garbled,
         rate_huge: args.rate_huge,
         rate_lost_5xx: args.rate_lost_5xx,
+        rate_429_placed: args.rate_429_placed,
+        rate_false_placed: args.rate_false_placed,
+        rate_no_id: args.rate_no_id,
+        rate_double: args.rate_double,
+        throttle: args.throttle,
+        rate_throttle: args.rate_throttle,
+        rate_foreign: args.rate_foreign,
+        carrier_statuses: args.carrier_statuses,
         outcome: args.outcome,
         seed: args.seed,
     };
@@ -584,13 +638,17 @@ async fn oneoff_client(
 fn cmd_call(args: CallArgs) -> Result<u8> {
     runtime()?.block_on(async {
         let (client, _simulator) = oneoff_client(args.base_url, args.simulate).await?;
-        let call_id = oneoff::call(&client, &args.phone, &args.requirement).await?;
-        println!("call_id: {call_id}");
+        let call_ids = oneoff::call(&client, &args.phone, &args.requirement).await?;
+        for call_id in &call_ids {
+            println!("call_id: {call_id}");
+        }
         if args.wait {
-            // About 30 minutes of doubling waits, like a campaign's poll horizon.
-            let finished =
-                oneoff::wait_for_record(&client, &call_id, 36, args.interval, true).await?;
-            println!("{}", oneoff::describe(&call_id, &finished.result));
+            for call_id in &call_ids {
+                // About 30 minutes of doubling waits, like a campaign's poll horizon.
+                let finished =
+                    oneoff::wait_for_record(&client, call_id, 36, args.interval, true).await?;
+                println!("{}", oneoff::describe(call_id, &finished.result));
+            }
         }
         Ok(exit::SUCCESS)
     })

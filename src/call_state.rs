@@ -85,6 +85,23 @@ impl CallState {
     }
 }
 
+impl CallState {
+    /// Of the results of several calls placed for one request, the one that got furthest: an
+    /// answer over everything, then what may have been one, then busy, no answer, failure,
+    /// refusal. `None` when none of them is a result.
+    pub fn furthest(states: &[CallState]) -> Option<CallState> {
+        const ORDER: [CallState; 6] = [
+            CallState::Answered,
+            CallState::Unknown,
+            CallState::Busy,
+            CallState::NoAnswer,
+            CallState::Failed,
+            CallState::Rejected,
+        ];
+        ORDER.into_iter().find(|s| states.contains(s))
+    }
+}
+
 impl fmt::Display for CallState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

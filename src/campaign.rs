@@ -18,6 +18,7 @@ use crate::duration;
 use crate::errors::{Error, Result};
 use crate::hours::{Hours, RawHours};
 use crate::tags::Rules;
+use crate::wire::{Mapped, StatusMap};
 
 /// The real provider, used when neither the campaign, the environment nor a flag names another.
 pub const DEFAULT_BASE_URL: &str = "https://open-skill-api.steponeai.com";
@@ -54,6 +55,8 @@ struct RawCampaign {
     outcomes: Rules,
     #[serde(default)]
     results: RawResults,
+    #[serde(default)]
+    status_map: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +70,8 @@ struct RawResults {
 struct RawWebhook {
     url: String,
     secret_env: String,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    timeout: Option<Duration>,
 }
 
 /// Where every final result and tag change is POSTed, signed with the secret in `secret_env`.
@@ -74,6 +79,8 @@ struct RawWebhook {
 pub struct Webhook {
     pub url: String,
     pub secret_env: String,
+    /// How long one delivery may take.
+    pub timeout: Duration,
 }
 
 /// What to do with a cell that holds several numbers.
@@ -115,6 +122,7 @@ struct RawLimits {
     calls_per_second: Option<u32>,
     concurrency: Option<u32>,
     daily_max: Option<u32>,
+    max_requirement_chars: Option<u32>,
 }
 
 /// Options passed through to `initiate_call` unchanged. They are part of every request, so they
@@ -149,7 +157,12 @@ pub struct Limits {
     pub concurrency: u32,
     /// Calls per calendar day in the campaign's time zone, counted across runs.
     pub daily_max: Option<u32>,
+    /// The longest rendered requirement sent; a longer one makes its row invalid.
+    pub max_requirement_chars: usize,
 }
+
+/// `limits.max_requirement_chars` when the campaign does not set it.
+pub const DEFAULT_MAX_REQUIREMENT_CHARS: usize = 2000;
 
 /// Which outcomes are tried again, how often and how far apart.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,13 +206,22 @@ pub struct Campaign {
     /// Outcome tags over transcripts.
     pub outcomes: Rules,
     pub webhook: Option<Webhook>,
+    /// The campaign's own words for call statuses (`status_map:`).
+    pub statuses: StatusMap,
+    /// How long a number waits when the provider says it is called too often: `redial.after`,
+    /// or an hour.
+    pub hold_back: Duration,
 }
+
+/// The largest campaign file read: a campaign is a page of YAML.
+const MAX_CAMPAIGN_BYTES: u64 = 1 << 20;
 
 impl Campaign {
     pub fn load(path: &Path) -> Result<Campaign> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+        let bytes = crate::files::read_small(path, MAX_CAMPAIGN_BYTES, "campaign file")?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::ReadFile {
             path: path.to_path_buf(),
-            cause: source,
+            cause: std::io::Error::other("it is not UTF-8 text; save it as UTF-8"),
         })?;
         Campaign::parse(path, &text)
     }
@@ -302,6 +324,11 @@ impl Campaign {
         }
         let hours = Hours::from_raw(raw.hours)
             .map_err(|m| invalid(m, "see \"Calling hours\" in the README"))?;
+        let hold_back = raw
+            .redial
+            .as_ref()
+            .and_then(|r| r.after)
+            .unwrap_or(Duration::from_secs(3600));
         let redial = match raw.redial {
             None => Redial {
                 max_attempts: 1,
@@ -356,14 +383,59 @@ impl Campaign {
         let webhook = match raw.results.webhook {
             None => None,
             Some(w) => Some(Webhook {
-                url: check_base_url(&w.url).map_err(|m| {
+                url: check_webhook_url(&w.url).map_err(|m| {
                     invalid(
                         m,
                         "write the CRM's address like https://crm.example/hooks/calls",
                     )
                 })?,
                 secret_env: w.secret_env,
+                timeout: match w.timeout {
+                    Some(t) if t.is_zero() => {
+                        return Err(invalid(
+                            "`results.webhook.timeout` is 0".into(),
+                            "use a timeout such as 10s",
+                        ));
+                    }
+                    Some(t) => t,
+                    None => Duration::from_secs(10),
+                },
             }),
+        };
+        let mut statuses = Vec::new();
+        for (word, state) in &raw.status_map {
+            let mapped = match state.trim() {
+                "in_progress" => Mapped::InProgress,
+                other => match CallState::parse(other) {
+                    Some(
+                        s @ (CallState::Answered
+                        | CallState::NoAnswer
+                        | CallState::Busy
+                        | CallState::Failed
+                        | CallState::Rejected
+                        | CallState::Unknown),
+                    ) => Mapped::Final(s),
+                    _ => {
+                        return Err(invalid(
+                            format!(
+                                "`status_map` maps `{word}` to `{state}`, which is not a result"
+                            ),
+                            "use answered, no_answer, busy, failed, rejected, unknown, or in_progress (keep asking)",
+                        ));
+                    }
+                },
+            };
+            statuses.push((word.clone(), mapped));
+        }
+        let max_requirement_chars = match raw.limits.max_requirement_chars {
+            Some(0) => {
+                return Err(invalid(
+                    "`limits.max_requirement_chars` is 0".into(),
+                    "leave it out for the default of 2000 characters",
+                ));
+            }
+            Some(n) => n as usize,
+            None => DEFAULT_MAX_REQUIREMENT_CHARS,
         };
         let dir = path.parent().unwrap_or(Path::new("."));
         let contacts = tidy(&dir.join(&raw.contacts));
@@ -390,6 +462,7 @@ impl Campaign {
                 rate,
                 concurrency,
                 daily_max: raw.limits.daily_max,
+                max_requirement_chars,
             },
             state_path,
             hours,
@@ -402,6 +475,8 @@ impl Campaign {
             multi_phone: raw.multi_phone.unwrap_or_default(),
             outcomes: raw.outcomes,
             webhook,
+            statuses: StatusMap::new(statuses),
+            hold_back,
         })
     }
 }
@@ -431,6 +506,18 @@ fn tidy(path: &Path) -> PathBuf {
     } else {
         out
     }
+}
+
+/// Accepts a CRM's http(s) URL, query string included (WeCom, DingTalk and Feishu robots
+/// carry their key in `?key=`).
+pub fn check_webhook_url(url: &str) -> std::result::Result<String, String> {
+    let url = url.trim();
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("the webhook URL is not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
+        return Err("the webhook URL must start with https:// or http:// and name a host".into());
+    }
+    Ok(url.to_string())
 }
 
 /// Accepts an http(s) URL without a trailing slash, so paths can be appended to it.

@@ -76,7 +76,7 @@ pub enum Command {
         since: Option<String>,
     },
     /// Serve the Stepone API simulator on loopback, for trying things by hand.
-    Sim(SimArgs),
+    Sim(Box<SimArgs>),
     /// Write a self-contained HTML report: funnel, outcomes by hour, durations, cost, tags.
     Report {
         campaign: PathBuf,
@@ -185,6 +185,30 @@ pub struct SimArgs {
     /// Share of accepted calls answered 502 anyway, as by a gateway that lost the answer (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub rate_lost_5xx: f64,
+    /// Share of accepted calls answered 429 with their call ids, placed all the same (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_429_placed: f64,
+    /// Share of accepted calls answered 200 `success: false` with their call ids (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_false_placed: f64,
+    /// Share of accepted calls answered 200 `success: false` "请求过于频繁" without an id (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_no_id: f64,
+    /// Share of accepted calls placed twice, answered with two call ids (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_double: f64,
+    /// Answer calls to this number HTTP 400 "该号码呼叫过于频繁", placing nothing (repeatable).
+    #[arg(long, value_name = "PHONE")]
+    pub throttle: Vec<String>,
+    /// Share of requests answered that way (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_throttle: f64,
+    /// Share of record lookups answered with another call's record (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_foreign: f64,
+    /// End calls with a carrier's word (关机, 停机, 空号, 无法接通, ...) and no duration.
+    #[arg(long)]
+    pub carrier_statuses: bool,
     /// End every call this way instead of the usual mix.
     #[arg(long, value_parser = ["completed", "no_answer", "busy", "failed"])]
     pub outcome: Option<String>,

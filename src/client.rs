@@ -1,13 +1,17 @@
 //! The Stepone client: one HTTP request in, one classified answer out.
 //!
 //! This is where "strict where a mistake costs a phone call" lives. Every `initiate_call` answer
-//! is sorted into exactly one of: accepted (a call id), not sent (provably never reached the
-//! provider: HTTP 429, or no connection was made, so it may be retried), uncertain (it may
-//! have reached the provider: a timeout or reset after sending, a 408 or 5xx, an unreadable or id-less
-//! 2xx, so it is never retried automatically), rejected (the provider refused this one request),
-//! or fatal (the key, the protocol version or the balance: no further call can succeed). The
-//! client never retries anything itself; the dialer decides, with the classification in hand.
-//! The raw answer text always comes back too, so it can be stored before it is interpreted.
+//! is sorted into exactly one of: accepted (a call id anywhere in it, whatever its status and
+//! message say: the call was placed, and every id it holds is kept), not sent (provably never
+//! reached the provider: a 429 without a call id, or no connection was made, so it may be
+//! retried), throttled (a 4xx saying this number is called too often: nothing was placed, the
+//! contact waits), uncertain (it may have reached the provider: a timeout or reset after
+//! sending, a 408 or 5xx, an unreadable or id-less 2xx whatever its words, so it is never
+//! retried automatically), rejected (the provider refused this one request), or fatal (the key,
+//! the protocol version or the balance: no further call can succeed). The client never retries
+//! anything itself; the dialer decides, with the classification in hand. The raw answer text
+//! always comes back too, with any echo of the key blanked, so it can be stored before it is
+//! interpreted. A record that names another call than the one asked about is never taken for it.
 
 use std::time::Duration;
 
@@ -15,7 +19,7 @@ use serde_json::Value;
 
 use crate::errors::Error;
 use crate::secrets::ApiKey;
-use crate::wire::{self, InitiateRequest, Record, SearchRequest};
+use crate::wire::{self, InitiateRequest, Record, SearchRequest, StatusMap};
 
 /// Answers larger than this are not read: no real answer comes close.
 pub const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -35,23 +39,43 @@ pub struct Answer {
 
 #[derive(Debug)]
 pub enum Dial {
+    /// The call was placed: every call id the answer holds (at least one; more than one means
+    /// the provider placed several calls for this one request).
     Accepted {
-        call_id: String,
+        call_ids: Vec<String>,
         answer: Answer,
+        /// A 429 that placed the call anyway: no call may start before this long.
+        slow_down: Option<Duration>,
+        /// The answer's status also says no further call can succeed (a 401 with a call id).
+        stop: Option<Error>,
     },
+    /// Provably never reached the provider (a 429 without a call id, no connection): the
+    /// request may be sent again.
     NotSent {
         reason: String,
         retry_after: Option<Duration>,
         answer: Option<Answer>,
     },
+    /// The provider refused this number for now (called too often) and placed nothing: hold
+    /// this contact back, dial the others.
+    Throttled {
+        reason: String,
+        answer: Answer,
+    },
+    /// The request may have reached the provider, and no call id came back.
     Uncertain {
         reason: String,
         answer: Option<Answer>,
+        /// What the answer also says about the account, when it means no further call can
+        /// succeed (an empty balance behind a 200 or a 5xx).
+        stop: Option<Error>,
     },
     Rejected {
         reason: String,
         answer: Answer,
     },
+    /// Refused for a reason no further call can get past (key, version, balance, base URL);
+    /// nothing was placed.
     Fatal {
         error: Error,
         answer: Option<Answer>,
@@ -62,6 +86,11 @@ pub enum Dial {
 pub enum Poll {
     Record {
         record: Record,
+        answer: Answer,
+    },
+    /// The answer is about another call: it must not be applied to this one.
+    OtherCall {
+        reason: String,
         answer: Answer,
     },
     /// This poll failed; the call is not lost, ask again later.
@@ -138,6 +167,7 @@ impl Client {
                 return Dial::Uncertain {
                     reason: lost_reason(&e),
                     answer: None,
+                    stop: None,
                 };
             }
         };
@@ -151,18 +181,29 @@ impl Client {
     async fn read(&self, response: reqwest::Response) -> Result<String, String> {
         let status = response.status().as_u16();
         let body = read_capped(response).await?;
-        let key = self.key.expose();
-        let body = if key.len() >= 4 && body.contains(key) {
-            body.replace(key, "[redacted]")
-        } else {
-            body
-        };
+        let body = redact(body, self.key.expose());
         tracing::debug!("HTTP {status}: {:.300}", body);
         Ok(body)
     }
 
-    /// Asks for a call's record. A failure here never loses the call: the caller asks again.
-    pub async fn search(&self, call_id: &str) -> Poll {
+    /// Asks whether the provider answers at all, without dialing: `GET /skill_version`, which
+    /// needs no key and places no call.
+    pub async fn probe(&self) -> Result<(), String> {
+        let url = format!("{}{}", self.base_url, wire::SKILL_VERSION_PATH);
+        match self.http.get(url).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!(
+                "GET {} answered HTTP {}",
+                wire::SKILL_VERSION_PATH,
+                r.status().as_u16()
+            )),
+            Err(e) => Err(format!("GET {}: {}", wire::SKILL_VERSION_PATH, cause(&e))),
+        }
+    }
+
+    /// Asks for the record of `call_id` (placed to `phone`, when known), reading its status
+    /// through `statuses`. A failure here never loses the call: the caller asks again.
+    pub async fn search(&self, call_id: &str, phone: Option<&str>, statuses: &StatusMap) -> Poll {
         let request = SearchRequest {
             call_id: call_id.to_string(),
         };
@@ -219,21 +260,86 @@ impl Client {
                 answer: Some(answer),
             };
         }
-        match json {
-            Some(json) => Poll::Record {
-                record: wire::record(&json),
-                answer,
-            },
-            None => Poll::Failed {
+        let Some(json) = json else {
+            return Poll::Failed {
                 reason: "the answer is not JSON".into(),
                 answer: Some(answer),
-            },
+            };
+        };
+        if let Some(reason) = wire::about_other_call(&json, call_id, phone) {
+            return Poll::OtherCall { reason, answer };
+        }
+        Poll::Record {
+            record: wire::record(&json, statuses),
+            answer,
         }
     }
 }
 
-/// Sorts one `initiate_call` answer. The order matters: a call id, once given, is never thrown
-/// away, and only a 429 proves the provider did not take the request.
+/// `body` with every occurrence of `key` blanked: as it is, and inside JSON strings however
+/// they escape it (`\u0061`, `\/`), down into JSON held in a string (`provider_response`). A
+/// body that needed the second kind is stored re-serialised, without the key.
+fn redact(body: String, key: &str) -> String {
+    const BLANK: &str = "[redacted]";
+    if key.len() < 4 {
+        return body;
+    }
+    let body = if body.contains(key) {
+        body.replace(key, BLANK)
+    } else {
+        body
+    };
+    fn scrub(v: &mut Value, key: &str) -> bool {
+        match v {
+            Value::String(s) => {
+                if s.contains(key) {
+                    *s = s.replace(key, BLANK);
+                    return true;
+                }
+                let nested = s.trim_start().starts_with(['{', '[']);
+                if !nested {
+                    return false;
+                }
+                match serde_json::from_str::<Value>(s) {
+                    Ok(mut inner) => {
+                        let hit = scrub(&mut inner, key);
+                        if hit {
+                            *s = inner.to_string();
+                        }
+                        hit
+                    }
+                    Err(_) => false,
+                }
+            }
+            Value::Array(items) => items.iter_mut().fold(false, |hit, v| scrub(v, key) | hit),
+            Value::Object(map) => {
+                let keys: Vec<String> = map.keys().filter(|k| k.contains(key)).cloned().collect();
+                let renamed = !keys.is_empty();
+                for k in keys {
+                    if let Some(v) = map.remove(&k) {
+                        map.insert(k.replace(key, BLANK), v);
+                    }
+                }
+                map.values_mut().fold(renamed, |hit, v| scrub(v, key) | hit)
+            }
+            _ => false,
+        }
+    }
+    match serde_json::from_str::<Value>(&body) {
+        Ok(mut json) => {
+            if scrub(&mut json, key) {
+                json.to_string()
+            } else {
+                body
+            }
+        }
+        Err(_) => body,
+    }
+}
+
+/// Sorts one `initiate_call` answer. A call id wins over everything else the answer says: the
+/// call was placed. Without one, only a 429 proves the provider did not take the request; a
+/// 2xx, a 408 and a 5xx may have placed a call (`uncertain`), and the other 4xx are refusals.
 fn classify_initiate(
     status: u16,
     body: Result<String, String>,
@@ -242,101 +348,138 @@ fn classify_initiate(
 ) -> Dial {
     let body = match body {
         Ok(body) => body,
-        Err(reason) if status == 429 => {
-            let reason = format!("the provider refused the request for now (HTTP 429); {reason}");
-            return Dial::NotSent {
-                reason,
-                retry_after,
-                answer: None,
-            };
-        }
+        // Unread, the answer may have held a call id: even a 429 is not proof of "not sent".
         Err(reason) => {
             return Dial::Uncertain {
                 reason: format!("HTTP {status}, {reason} (the call may have been placed)"),
                 answer: None,
+                stop: None,
             };
         }
     };
     let json: Option<Value> = serde_json::from_str(&body).ok();
+    let answer = Answer {
+        http_status: Some(status),
+        body,
+    };
+    let call_ids = json.as_ref().map(wire::call_ids).unwrap_or_default();
+    if !call_ids.is_empty() {
+        let slow_down = (status == 429).then(|| retry_after.unwrap_or(Duration::from_secs(1)));
+        let message = json.as_ref().and_then(wire::error_message);
+        let stop = account_error(status, message.as_deref().unwrap_or(""), base_url, false);
+        return Dial::Accepted {
+            call_ids,
+            answer,
+            slow_down,
+            stop,
+        };
+    }
     let message = json
         .as_ref()
         .and_then(wire::error_message)
         .unwrap_or_default();
     let message = or_no_message(&message).to_string();
-    let answer = Answer {
-        http_status: Some(status),
-        body,
-    };
-    let fatal = |error| Dial::Fatal {
-        error,
-        answer: Some(answer.clone()),
-    };
-    // What the words say, for answers that carry no call id: providers are known to put
-    // account problems and rate limits behind any status, 200 included.
-    let worded = |status: u16| {
-        if mentions_balance(&message) {
-            Some(fatal(Error::NoBalance {
-                message: message.clone(),
-            }))
-        } else if mentions_auth(&message) {
-            Some(fatal(Error::AuthRejected {
-                status,
-                message: message.clone(),
-            }))
-        } else if mentions_rate_limit(&message) && status < 500 {
-            Some(Dial::NotSent {
-                reason: format!(
-                    "the provider refused the request for now (HTTP {status}: {message})"
-                ),
-                retry_after,
-                answer: Some(answer.clone()),
-            })
-        } else {
-            None
-        }
-    };
     match status {
         429 => Dial::NotSent {
             reason: "the provider refused the request for now (HTTP 429)".into(),
             retry_after,
             answer: Some(answer),
         },
-        401 | 403 if mentions_balance(&message) => fatal(Error::NoBalance { message }),
-        401 | 403 => fatal(Error::AuthRejected { status, message }),
-        426 => fatal(Error::VersionRejected { message }),
-        402 => fatal(Error::NoBalance { message }),
-        300..=399 | 404 | 405 => fatal(Error::Endpoint {
+        401..=405 | 426 | 300..=399 if status != 400 => {
+            let error = account_error(status, &message, base_url, true)
+                .expect("these statuses are account errors");
+            Dial::Fatal {
+                error,
+                answer: Some(answer),
+            }
+        }
+        400..=499 if status != 408 => {
+            if mentions_rate_limit(&message) {
+                Dial::Throttled {
+                    reason: format!(
+                        "the provider asks to call this number less often (HTTP {status}: {message})"
+                    ),
+                    answer,
+                }
+            } else if let Some(error) = worded_account_error(status, &message) {
+                Dial::Fatal {
+                    error,
+                    answer: Some(answer),
+                }
+            } else {
+                Dial::Rejected {
+                    reason: format!("HTTP {status}: {message}"),
+                    answer,
+                }
+            }
+        }
+        200..=299 => {
+            let Some(json) = json else {
+                return Dial::Uncertain {
+                    reason: "the answer is not JSON (the call may have been placed)".into(),
+                    answer: Some(answer),
+                    stop: None,
+                };
+            };
+            // Whatever the words say: a provider that puts "too many requests" or an error
+            // behind a 200 may still have placed the call.
+            let (reason, stop) = if wire::is_success(&json) {
+                (
+                    "the provider accepted the call but gave no call id".to_string(),
+                    None,
+                )
+            } else {
+                (
+                    format!(
+                        "HTTP {status} without a call id: {message} (the call may have been placed)"
+                    ),
+                    worded_account_error(status, &message),
+                )
+            };
+            Dial::Uncertain {
+                reason,
+                answer: Some(answer),
+                stop,
+            }
+        }
+        // 408, 5xx and anything stranger: the request may have been acted on.
+        _ => Dial::Uncertain {
+            reason: format!("HTTP {status} (the call may have been placed): {message}"),
+            stop: worded_account_error(status, &message)
+                .filter(|e| matches!(e, Error::NoBalance { .. })),
+            answer: Some(answer),
+        },
+    }
+}
+
+/// The error that stops the run for an answer's status (401, 402, 403, 404, 405, 426, 3xx),
+/// or, with `by_words`, also for what its message says about the key or the balance.
+fn account_error(status: u16, message: &str, base_url: &str, by_words: bool) -> Option<Error> {
+    let message = or_no_message(message).to_string();
+    match status {
+        401 | 403 if by_words && mentions_balance(&message) => Some(Error::NoBalance { message }),
+        401 | 403 => Some(Error::AuthRejected { status, message }),
+        426 => Some(Error::VersionRejected { message }),
+        402 => Some(Error::NoBalance { message }),
+        300..=399 | 404 | 405 => Some(Error::Endpoint {
             url: base_url.to_string(),
             message: format!("HTTP {status} for {}: {message}", wire::INITIATE_PATH),
         }),
-        400..=499 if status != 408 => worded(status).unwrap_or_else(|| Dial::Rejected {
-            reason: format!("HTTP {status}: {message}"),
-            answer,
-        }),
-        200..=299 => match json {
-            None => Dial::Uncertain {
-                reason: "the answer is not JSON (the call may have been placed)".into(),
-                answer: Some(answer),
-            },
-            Some(json) => match wire::call_id(&json) {
-                Some(call_id) => Dial::Accepted { call_id, answer },
-                None if wire::is_success(&json) => Dial::Uncertain {
-                    reason: "the provider accepted the call but gave no call id".into(),
-                    answer: Some(answer),
-                },
-                None => worded(status).unwrap_or(Dial::Rejected {
-                    reason: message,
-                    answer,
-                }),
-            },
-        },
-        // 408, 5xx and anything stranger: the request may have been acted on, unless the
-        // provider says the account is empty.
-        _ if mentions_balance(&message) => fatal(Error::NoBalance { message }),
-        _ => Dial::Uncertain {
-            reason: format!("HTTP {status} (the call may have been placed): {message}"),
-            answer: Some(answer),
-        },
+        _ if by_words => worded_account_error(status, &message),
+        _ => None,
+    }
+}
+
+/// What the words of an answer without a call id say about the account: providers are known
+/// to put an empty balance or a bad key behind any status, 200 included.
+fn worded_account_error(status: u16, message: &str) -> Option<Error> {
+    let message = message.to_string();
+    if mentions_balance(&message) {
+        Some(Error::NoBalance { message })
+    } else if mentions_auth(&message) {
+        Some(Error::AuthRejected { status, message })
+    } else {
+        None
     }
 }
 
@@ -359,15 +502,19 @@ fn mentions_auth(message: &str) -> bool {
     .any(|w| m.contains(w))
 }
 
-/// Provider messages that mean "slow down": a refusal, so the request may be sent again.
+/// Provider messages that mean "slow down". Behind a 4xx they refuse this one request: the
+/// number is held back (a per-number throttle such as 该号码呼叫过于频繁 or 呼叫频次超限).
 fn mentions_rate_limit(message: &str) -> bool {
     let m = message.to_lowercase();
     [
         "too many requests",
+        "too often",
+        "too frequent",
         "rate limit",
         "ratelimit",
         "slow down",
         "频繁",
+        "频次",
         "限流",
     ]
     .iter()
@@ -399,7 +546,8 @@ fn or_no_message(message: &str) -> &str {
     }
 }
 
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+/// The answer's `Retry-After` in seconds, at most an hour (an HTTP date is not read).
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
     let text = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)?
@@ -443,7 +591,7 @@ fn lost_reason(e: &reqwest::Error) -> String {
 }
 
 /// The innermost error text: reqwest's own Display repeats the URL, the cause says what broke.
-fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut inner = e;
     while let Some(next) = inner.source() {
         inner = next;

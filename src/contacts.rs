@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +21,13 @@ use crate::errors::{Error, Result};
 
 /// The largest cell stepcall accepts: no name, date or note comes close.
 pub const MAX_CELL_CHARS: usize = 4096;
+/// The most columns a list may have: as many as Excel and WPS sheets have.
+pub const MAX_COLUMNS: usize = 16_384;
+/// The most bytes one CSV cell, and one CSV row, may hold before the list is refused. A cell
+/// over `MAX_CELL_CHARS` makes only its row invalid; one this large is a quotation mark never
+/// closed, and reading on would take the rest of the file into one cell.
+const MAX_FIELD_BYTES: u64 = 1 << 20;
+const MAX_RECORD_BYTES: u64 = 8 << 20;
 
 /// One data row. `line` is the row number a spreadsheet shows (the header is row 1).
 #[derive(Debug, Clone)]
@@ -86,7 +93,7 @@ enum Source {
         lines: Lines,
     },
     Sheet {
-        rows: std::vec::IntoIter<(u64, Vec<String>)>,
+        rows: std::collections::btree_map::IntoIter<u32, Vec<(u32, String)>>,
     },
 }
 
@@ -102,7 +109,7 @@ impl ContactReader {
             .unwrap_or("")
             .to_lowercase();
         if matches!(ext.as_str(), "xlsx" | "xlsm" | "xls" | "xlsb" | "ods") {
-            return open_workbook(path, options.sheet.as_deref());
+            return open_workbook(path, &ext, options.sheet.as_deref());
         }
         if options.sheet.is_some() {
             return Err(Error::ContactsFormat {
@@ -116,10 +123,12 @@ impl ContactReader {
             path: path.to_path_buf(),
             cause,
         };
-        let mut file = File::open(path).map_err(read_err)?;
+        let mut file = crate::files::open_regular(path)?;
         let mut sample = vec![0; 64 * 1024];
         let n = read_up_to(&mut file, &mut sample).map_err(read_err)?;
         sample.truncate(n);
+        // The same file, read again from its start: a path re-opened could be another file.
+        file.seek(SeekFrom::Start(0)).map_err(read_err)?;
         let (encoding, bom, detected) = match (Encoding::for_bom(&sample), options.encoding) {
             (Some((enc, _)), _) => (enc, true, false),
             (None, Some(enc)) => (enc, false, false),
@@ -136,7 +145,6 @@ impl ContactReader {
             .max_by_key(|d| first_line.matches(*d as char).count())
             .filter(|d| first_line.contains(*d as char))
             .unwrap_or(b',');
-        let file = File::open(path).map_err(read_err)?;
         let decoded: Box<dyn Read + Send> = Box::new(
             encoding_rs_io::DecodeReaderBytesBuilder::new()
                 .encoding(Some(encoding))
@@ -149,6 +157,11 @@ impl ContactReader {
             inner: decoded,
             offset: 0,
             lines: lines.clone(),
+            delimiter,
+            quotes: Quotes::FieldStart,
+            field_bytes: 0,
+            record_bytes: 0,
+            row_line: 1,
         };
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
@@ -194,7 +207,7 @@ impl ContactReader {
     pub fn next_row(&mut self) -> Result<Option<Row>> {
         let width = self.headers.len();
         loop {
-            let (line, mut cells) = match &mut self.source {
+            let (line, mut cells, beyond) = match &mut self.source {
                 Source::Csv {
                     reader,
                     record,
@@ -209,17 +222,25 @@ impl ContactReader {
                     let line = record
                         .position()
                         .map_or(0, |p| lines.first_line_at(p.byte()));
-                    (line, record.iter().map(str::to_string).collect::<Vec<_>>())
+                    let cells = record.iter().map(str::to_string).collect::<Vec<_>>();
+                    (line, cells, None)
                 }
                 Source::Sheet { rows } => match rows.next() {
-                    Some(row) => row,
+                    Some((row, cells)) => {
+                        let (cells, beyond) = dense(cells, width);
+                        (u64::from(row) + 1, cells, beyond)
+                    }
                     None => return Ok(None),
                 },
             };
-            if cells.iter().all(|c| c.trim().is_empty()) {
+            if beyond.is_none() && cells.iter().all(|c| c.trim().is_empty()) {
                 continue;
             }
-            let mut problem = None;
+            let mut problem = beyond.map(|n| {
+                format!(
+                    "this row has {n} cells but the header has {width}: check for a stray value right of the table"
+                )
+            });
             if cells.len() != width {
                 // Trailing empty cells are how spreadsheets pad; anything else is a broken row.
                 let used = cells
@@ -301,6 +322,17 @@ fn clean_headers(path: &Path, raw: &[String]) -> Result<Vec<String>> {
             help: "the first row must name the columns, e.g. `name,phone,date`".to_string(),
         });
     }
+    if raw.len() > MAX_COLUMNS {
+        return Err(Error::ContactsFormat {
+            path: path.to_path_buf(),
+            line: 1,
+            message: format!(
+                "the header has {} columns; stepcall reads at most {MAX_COLUMNS}, as many as a spreadsheet has",
+                raw.len()
+            ),
+            help: "check the delimiter (it is taken from the header line), or delete the empty columns".to_string(),
+        });
+    }
     let headers: Vec<String> = raw
         .iter()
         .enumerate()
@@ -310,8 +342,9 @@ fn clean_headers(path: &Path, raw: &[String]) -> Result<Vec<String>> {
             name => name.to_string(),
         })
         .collect();
-    for (i, h) in headers.iter().enumerate() {
-        if headers[..i].contains(h) {
+    let mut seen = std::collections::HashSet::with_capacity(headers.len());
+    for h in &headers {
+        if !seen.insert(h.as_str()) {
             return Err(Error::ContactsFormat {
                 path: path.to_path_buf(),
                 line: 1,
@@ -323,22 +356,143 @@ fn clean_headers(path: &Path, raw: &[String]) -> Result<Vec<String>> {
     Ok(headers)
 }
 
-fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<ContactReader> {
-    use calamine::{Data, Reader, open_workbook_auto};
+/// The most a workbook may unpack to. A million contacts are a few hundred MB of XML; a
+/// workbook declaring more is refused before a byte of it is unpacked (the zip reader holds
+/// every part to its declared size, so the declaration is the bound).
+const MAX_WORKBOOK_UNPACKED: u64 = 512 << 20;
+/// The most cells a sheet may span (header width × rows): every row is widened to the header.
+const MAX_SHEET_CELLS: u64 = 50_000_000;
+
+fn open_workbook(path: &Path, ext: &str, sheet: Option<&str>) -> Result<ContactReader> {
+    use calamine::Reader;
     let bad = |message: String, help: &str| Error::ContactsFormat {
         path: path.to_path_buf(),
         line: 0,
         message,
         help: help.to_string(),
     };
-    let mut book = open_workbook_auto(path).map_err(|e| {
+    if ext == "xls" {
+        // calamine reads an .xls whole, every cell at its place, when it opens it: one cell far
+        // away would take all the memory there is.
+        return Err(bad(
+            "old-style .xls workbooks are not read".into(),
+            "open it in Excel or WPS and save it as .xlsx (or as CSV UTF-8)",
+        ));
+    }
+    let file = crate::files::open_regular(path)?;
+    check_unpacked_size(path, &file)?;
+    let unreadable = |e: &dyn std::fmt::Display| {
         bad(
             format!("the workbook cannot be read: {e}"),
             "save it again from Excel as .xlsx",
         )
-    })?;
-    let names = book.sheet_names();
-    let name = match sheet {
+    };
+    let reader = BufReader::new(file);
+    let mut cells = SparseSheet::default();
+    // Excel's two formats: the same reading, over two types without a trait for it.
+    macro_rules! cells_of {
+        ($book:expr) => {{
+            let mut book = $book.map_err(|e| unreadable(&e))?;
+            let name = choose_sheet(path, book.sheet_names(), sheet)?;
+            let mut sheet = book
+                .worksheet_cells_reader(&name)
+                .map_err(|e| unreadable(&e))?;
+            cells.read_all(path, || sheet.next_cell(), unreadable)?;
+            name
+        }};
+    }
+    let name = match ext {
+        "xlsx" | "xlsm" => cells_of!(calamine::Xlsx::new(reader)),
+        "xlsb" => cells_of!(calamine::Xlsb::new(reader)),
+        _ => {
+            // OpenDocument: calamine caps the cells it reads itself.
+            let mut book = calamine::Ods::new(reader).map_err(|e| unreadable(&e))?;
+            let name = choose_sheet(path, book.sheet_names(), sheet)?;
+            let range = book.worksheet_range(&name).map_err(|e| unreadable(&e))?;
+            for (row, col, value) in range.cells() {
+                let (r0, c0) = range.start().unwrap_or((0, 0));
+                cells.add(path, (r0 + row as u32, c0 + col as u32), value.clone())?;
+            }
+            name
+        }
+    };
+    let mut rows = std::mem::take(&mut cells.rows).into_iter();
+    let Some((_, header)) = rows.next() else {
+        return Err(bad(
+            format!("sheet `{name}` is empty"),
+            "put the header in the first row and one contact per row",
+        ));
+    };
+    let width = header
+        .iter()
+        .map(|(c, _)| *c as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let header = dense(header, width).0;
+    let headers = clean_headers(path, &header)?;
+    if (headers.len() as u64).saturating_mul(rows.len() as u64) > MAX_SHEET_CELLS {
+        return Err(bad(
+            format!(
+                "sheet `{name}` spans {} columns by {} rows, more cells than stepcall reads",
+                headers.len(),
+                rows.len()
+            ),
+            "delete the empty columns at the right of the sheet, or save it as CSV",
+        ));
+    }
+    let format = Format {
+        encoding: None,
+        bom: false,
+        delimiter: b',',
+        detected: false,
+        sheet: Some(name),
+    };
+    Ok(ContactReader {
+        path: path.to_path_buf(),
+        headers,
+        format,
+        source: Source::Sheet { rows },
+    })
+}
+
+/// Refuses a zip-based workbook that declares more unpacked bytes than stepcall reads.
+fn check_unpacked_size(path: &Path, file: &File) -> Result<()> {
+    let Ok(copy) = file.try_clone() else {
+        return Ok(());
+    };
+    // Not a zip at all: the workbook reader says so in its own words.
+    let Ok(mut zip) = zip::ZipArchive::new(BufReader::new(copy)) else {
+        return Ok(());
+    };
+    let mut total: u64 = 0;
+    for i in 0..zip.len() {
+        if let Ok(entry) = zip.by_index_raw(i) {
+            total = total.saturating_add(entry.size());
+        }
+    }
+    if total > MAX_WORKBOOK_UNPACKED {
+        return Err(Error::ContactsFormat {
+            path: path.to_path_buf(),
+            line: 0,
+            message: format!(
+                "the workbook would unpack to {} MB, more than the {} MB stepcall reads",
+                total >> 20,
+                MAX_WORKBOOK_UNPACKED >> 20
+            ),
+            help: "save the list as CSV (UTF-8) instead; if it came from elsewhere, it may not be a real contact list".into(),
+        });
+    }
+    Ok(())
+}
+
+fn choose_sheet(path: &Path, names: Vec<String>, wanted: Option<&str>) -> Result<String> {
+    let bad = |message: String, help: &str| Error::ContactsFormat {
+        path: path.to_path_buf(),
+        line: 0,
+        message,
+        help: help.to_string(),
+    };
+    match wanted {
         Some(wanted) => names
             .iter()
             .find(|n| n.as_str() == wanted)
@@ -351,66 +505,95 @@ fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<ContactReader> {
                     ),
                     "set `sheet:` to one of those names",
                 )
-            })?,
+            }),
         None => names.first().cloned().ok_or_else(|| {
             bad(
                 "the workbook has no sheets".into(),
                 "add the contacts to the first sheet",
             )
-        })?,
-    };
-    let range = book.worksheet_range(&name).map_err(|e| {
-        bad(
-            format!("sheet `{name}` cannot be read: {e}"),
-            "save it again from Excel as .xlsx",
-        )
-    })?;
-    let first_row = range.start().map_or(0, |(r, _)| r as u64);
-    let first_col = range.start().map_or(0, |(_, c)| c as usize);
-    let text = |cell: &Data| match cell {
-        Data::Empty => String::new(),
-        Data::String(s) => s.clone(),
-        // A number typed into a cell: give back the digits typed, not 1.38e10.
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
-        Data::Int(i) => i.to_string(),
-        other => other.to_string(),
-    };
-    let mut rows = range
-        .rows()
-        .enumerate()
-        .map(|(i, row)| {
-            // Cells left of the used range are empty; keep columns where the sheet has them.
-            let mut cells = vec![String::new(); first_col];
-            cells.extend(row.iter().map(text));
-            (first_row + i as u64 + 1, cells)
-        })
-        .skip_while(|(_, cells)| cells.iter().all(|c| c.trim().is_empty()));
-    let Some((_, header)) = rows.next() else {
-        return Err(bad(
-            format!("sheet `{name}` is empty"),
-            "put the header in the first row and one contact per row",
-        ));
-    };
-    let headers = clean_headers(path, &header)?;
-    let rows: Vec<(u64, Vec<String>)> = rows.collect();
-    let format = Format {
-        encoding: None,
-        bom: false,
-        delimiter: b',',
-        detected: false,
-        sheet: Some(name),
-    };
-    Ok(ContactReader {
-        path: path.to_path_buf(),
-        headers,
-        format,
-        source: Source::Sheet {
-            rows: rows.into_iter(),
-        },
-    })
+        }),
+    }
+}
+
+/// The cells of a sheet that hold something, by row: as many as the file has, never the
+/// rectangle they span (one cell at XFD1048576 is one cell, not seventeen billion).
+#[derive(Default)]
+struct SparseSheet {
+    rows: std::collections::BTreeMap<u32, Vec<(u32, String)>>,
+}
+
+impl SparseSheet {
+    /// Adds every cell `next` gives, until it gives none.
+    fn read_all<'a, E: std::fmt::Display>(
+        &mut self,
+        path: &Path,
+        mut next: impl FnMut() -> std::result::Result<Option<calamine::Cell<calamine::DataRef<'a>>>, E>,
+        unreadable: impl Fn(&dyn std::fmt::Display) -> Error,
+    ) -> Result<()> {
+        while let Some(cell) = next().map_err(|e| unreadable(&e))? {
+            let value = calamine::Data::from(cell.get_value().clone());
+            self.add(path, cell.get_position(), value)?;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, path: &Path, (row, col): (u32, u32), value: calamine::Data) -> Result<()> {
+        use calamine::Data;
+        let text = match value {
+            Data::Empty => return Ok(()),
+            Data::String(s) => s,
+            // A number typed into a cell: give back the digits typed, not 1.38e10.
+            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            Data::Int(i) => i.to_string(),
+            other => other.to_string(),
+        };
+        if text.is_empty() {
+            return Ok(());
+        }
+        if col as usize >= MAX_COLUMNS {
+            return Err(Error::ContactsFormat {
+                path: path.to_path_buf(),
+                line: u64::from(row) + 1,
+                message: format!(
+                    "a cell is in column {}, past the {MAX_COLUMNS} columns a sheet has",
+                    col + 1
+                ),
+                help: "save the workbook again from Excel or WPS".into(),
+            });
+        }
+        self.rows.entry(row).or_default().push((col, text));
+        Ok(())
+    }
+}
+
+/// A sparse row as `width` cells, and how far right its last cell is when that is past them.
+fn dense(cells: Vec<(u32, String)>, width: usize) -> (Vec<String>, Option<usize>) {
+    let mut out = vec![String::new(); width];
+    let mut beyond = None;
+    for (col, text) in cells {
+        let col = col as usize;
+        if col < width {
+            out[col] = text;
+        } else {
+            beyond = Some(beyond.unwrap_or(0).max(col + 1));
+        }
+    }
+    (out, beyond)
 }
 
 fn format_error(path: &Path, err: &csv::Error, lines: &Lines) -> Error {
+    if let Some(line) = lines.oversized() {
+        return Error::ContactsFormat {
+            path: path.to_path_buf(),
+            line,
+            message: format!(
+                "the row starting here holds more than {} MiB (or a cell more than {} MiB), so the list cannot be read past it",
+                MAX_RECORD_BYTES >> 20,
+                MAX_FIELD_BYTES >> 20
+            ),
+            help: "look for a cell starting with a quotation mark (\") that is never closed; no contact needs that much text".to_string(),
+        };
+    }
     let line = err.position().map_or(0, |p| lines.first_line_at(p.byte()));
     let (message, help) = match err.kind() {
         csv::ErrorKind::Utf8 { .. } => (
@@ -442,12 +625,14 @@ fn column_letter(mut index: usize) -> String {
     String::from_utf8(letters).expect("ASCII letters")
 }
 
-/// Where lines start, for the rows the csv reader has not reached yet.
+/// Where rows start, for the rows the csv reader has not reached yet.
 ///
 /// The csv crate reports a record's position as where it *started looking*: after a CRLF that
 /// is the `\n` of the line before, and blank lines in between are skipped without a trace. So
-/// the reader's input passes through `LineTracker`, which notes each line's start offset and
-/// whether it is blank; a record's line is the first non-blank line at or after its position.
+/// the reader's input passes through `LineTracker`, which notes the start offset of each line a
+/// row can start on, and whether it is blank; a record's line is the first non-blank one at or
+/// after its position. Lines inside a quoted cell are counted but not noted: no row starts
+/// there, and a cell of a million line breaks must not cost a million entries.
 #[derive(Clone, Default)]
 struct Lines(Arc<Mutex<LineTable>>);
 
@@ -458,6 +643,10 @@ struct LineTable {
     current_start: u64,
     current_line: u64,
     current_blank: bool,
+    /// The current line began inside a quoted cell: no row starts on it.
+    current_quoted: bool,
+    /// The line of the row whose cell (or which row) ran past the bounds, if one did.
+    oversized: Option<u64>,
 }
 
 impl Lines {
@@ -475,12 +664,33 @@ impl Lines {
             None => t.current_line.max(1),
         }
     }
+
+    fn oversized(&self) -> Option<u64> {
+        self.0.lock().expect("line table").oversized
+    }
+}
+
+/// Where the tracker is in the CSV syntax, as the csv crate reads it: a quote opens a quoted
+/// cell only at the start of a cell, and a doubled quote inside one is a quote.
+#[derive(Clone, Copy, PartialEq)]
+enum Quotes {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted cell: the cell's end, or the first half of `""`.
+    QuoteInQuoted,
 }
 
 struct LineTracker<R> {
     inner: R,
     offset: u64,
     lines: Lines,
+    delimiter: u8,
+    quotes: Quotes,
+    field_bytes: u64,
+    record_bytes: u64,
+    /// The line the row being read started on.
+    row_line: u64,
 }
 
 impl<R: Read> Read for LineTracker<R> {
@@ -492,14 +702,56 @@ impl<R: Read> Read for LineTracker<R> {
             t.current_blank = true;
         }
         for (i, &b) in buf[..n].iter().enumerate() {
+            let quoted = self.quotes == Quotes::Quoted;
+            // What this byte does to the cell and the row.
+            let (field_ends, row_ends) = match (self.quotes, b) {
+                (Quotes::Quoted, b'"') => {
+                    self.quotes = Quotes::QuoteInQuoted;
+                    (false, false)
+                }
+                (Quotes::Quoted, _) => (false, false),
+                (Quotes::QuoteInQuoted, b'"') => {
+                    self.quotes = Quotes::Quoted;
+                    (false, false)
+                }
+                (Quotes::FieldStart, b'"') => {
+                    self.quotes = Quotes::Quoted;
+                    (false, false)
+                }
+                (_, b'\n') => (true, true),
+                (_, b'\r') => (false, false),
+                (_, d) if d == self.delimiter => (true, false),
+                _ => {
+                    self.quotes = Quotes::Unquoted;
+                    (false, false)
+                }
+            };
+            if field_ends {
+                self.quotes = Quotes::FieldStart;
+                self.field_bytes = 0;
+            } else {
+                self.field_bytes += 1;
+            }
+            self.record_bytes += 1;
             if b == b'\n' {
                 let finished = (t.current_start, t.current_line, t.current_blank);
-                t.done.push_back(finished);
+                if !t.current_quoted {
+                    t.done.push_back(finished);
+                }
+                t.current_quoted = quoted;
                 t.current_start = self.offset + i as u64 + 1;
                 t.current_line += 1;
                 t.current_blank = true;
             } else if b != b'\r' {
                 t.current_blank = false;
+            }
+            if row_ends {
+                self.record_bytes = 0;
+                self.row_line = t.current_line;
+            }
+            if self.field_bytes > MAX_FIELD_BYTES || self.record_bytes > MAX_RECORD_BYTES {
+                t.oversized = Some(self.row_line);
+                return Err(std::io::Error::other("a cell or row is too large"));
             }
         }
         self.offset += n as u64;

@@ -1,19 +1,27 @@
 //! The dialer: contacts due for a call in, one `initiate_call` each, under the quota and the cap.
 //!
 //! For every contact, in list order: wait for the rate limiter (a `Pacer`: calls a period
-//! apart on a fixed schedule, so no window ever sees more than the quota and none less) and any provider-requested pause, ask the `Gate` (calling
-//! hours, run and daily limits), commit the intent (`Store::begin_attempt`, which refuses a
-//! contact that is no longer due or is on a do-not-call list), take the quota once more as a
-//! window over the sends themselves, send, then commit what came back. Only an
-//! answer that proves the request never reached the provider (429, no connection) sends
-//! the contact round again, with the provider's Retry-After or an exponential backoff; the pause
-//! applies to every task, since a 429 is about the account, not the number. A semaphore caps the
-//! calls in flight. Nothing here touches SQLite directly: all writes go through the `Writer`.
+//! apart on a fixed schedule, so no window ever sees more than the quota and none less) and any
+//! provider-requested pause, ask the `Gate` (calling hours, run and daily limits), commit the
+//! intent (`Store::begin_attempt`, which refuses a contact that is no longer due or is on a
+//! do-not-call list), take the quota once more as a window over the sends themselves, send,
+//! then commit what came back. Only an answer that proves the request never reached the
+//! provider (a 429 without a call id, no connection) sends the contact round again, with the
+//! provider's Retry-After or an exponential backoff; the pause applies to every task, since a
+//! 429 is about the account, not the number. A number the provider says is called too often is
+//! held back alone, and the others dial on at full rate. A semaphore caps the calls in flight.
+//!
+//! An outage has a bounded cost. Answers that may have placed a call (`uncertain`) are counted
+//! in a row, together with the calls in flight, so no more than `MAX_UNCERTAIN_STREAK` contacts
+//! can turn uncertain before the run stops; the stop is noted in the database, and the next
+//! run first asks the provider without dialing (`Client::probe`), then dials one contact alone
+//! and waits for its answer (`probation`). Nothing here touches SQLite directly: all writes go
+//! through the `Writer`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -60,9 +68,19 @@ pub struct Dialer {
     sending: Window,
     pause: Mutex<Option<Instant>>,
     streak: Mutex<Streak>,
+    /// Wakes `dial_all` when a call in flight has been recorded (see `within_outage_budget`).
+    settled: Notify,
     /// How long a stopped run waits for requests already on the wire.
     pub grace: Duration,
+    /// How long a number the provider says is called too often waits.
+    pub hold_back: Duration,
+    /// The last run stopped because the provider kept failing: the first contact is dialled
+    /// alone, and an uncertain answer to it stops this run at once.
+    pub probation: bool,
 }
+
+/// The meta key that notes a run stopped by consecutive uncertain answers (see `probation`).
+pub const OUTAGE: &str = "outage";
 
 /// The same bad answer again and again is the provider's problem, not the contacts': after
 /// `MAX_UNCERTAIN_STREAK` uncertain answers, or `MAX_REJECTED_STREAK` identical rejections, in a
@@ -72,12 +90,15 @@ struct Streak {
     uncertain: u32,
     rejected: u32,
     last_rejection: String,
+    /// Calls sent whose answer is not recorded yet: each may still turn uncertain.
+    in_flight: u32,
 }
 
 const MAX_UNCERTAIN_STREAK: u32 = 10;
 const MAX_REJECTED_STREAK: u32 = 5;
 
-/// What a dial attempt came to, for the streak count.
+/// What a dial attempt came to, for the streak count and the probation.
+#[derive(Debug, Clone, PartialEq)]
 enum Outcome {
     Accepted,
     Uncertain(String),
@@ -86,13 +107,25 @@ enum Outcome {
 }
 
 enum Next {
-    Poll(Awaiting),
+    Poll,
     Done,
     /// Provably not sent; `connected` is false when no connection could be made at all.
     Retry {
         retry_after: Option<Duration>,
         connected: bool,
     },
+}
+
+/// A call counted in flight until its answer is recorded (or it never went out).
+struct InFlight<'a>(&'a Dialer);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut streak = self.0.streak.lock().expect("streak");
+        streak.in_flight = streak.in_flight.saturating_sub(1);
+        drop(streak);
+        self.0.settled.notify_waiters();
+    }
 }
 
 impl Dialer {
@@ -122,7 +155,10 @@ impl Dialer {
             sending: Window::new(rate.calls, rate.per.mul_f64(1.0 + RATE_MARGIN)),
             pause: Mutex::new(None),
             streak: Mutex::new(Streak::default()),
+            settled: Notify::new(),
             grace: GRACE,
+            hold_back: Duration::from_secs(3600),
+            probation: false,
         }
     }
 
@@ -132,6 +168,7 @@ impl Dialer {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut tasks = JoinSet::new();
         let mut after = 0;
+        let mut on_probation = self.probation;
         'list: loop {
             let queue = self.gate.queue.clone();
             let now = clock::now().as_second();
@@ -158,9 +195,38 @@ impl Dialer {
                     slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
                     () = self.stop.raised() => break 'list,
                 };
+                if !self.within_outage_budget().await {
+                    break 'list;
+                }
                 // The first turn is taken here, in list order; only retries wait in the task.
                 if !self.wait_turn().await || !self.admit().await {
                     break 'list;
+                }
+                self.streak.lock().expect("streak").in_flight += 1;
+                if on_probation {
+                    // One contact alone, its answer awaited before anyone else is dialled.
+                    let outcome = self.dial_one(contact, &calls).await;
+                    drop(slot);
+                    match outcome {
+                        None => {}
+                        Some(Outcome::Uncertain(reason)) => {
+                            self.stop.raise(Error::ProviderUnavailable {
+                                message: format!(
+                                    "the last run stopped because the provider kept failing, and the first call of this one may or may not have been placed too ({reason}); stopping at once"
+                                ),
+                            });
+                            break 'list;
+                        }
+                        Some(_) => {
+                            on_probation = false;
+                            tracing::info!("the provider answers again; dialing on");
+                            if let Err(e) = self.writer.with(|s| s.clear_meta(OUTAGE)).await {
+                                self.stop.raise(e);
+                                break 'list;
+                            }
+                        }
+                    }
+                    continue;
                 }
                 let (me, calls) = (self.clone(), calls.clone());
                 tasks.spawn(async move {
@@ -181,6 +247,25 @@ impl Dialer {
             }
         } else {
             drain.await;
+        }
+    }
+
+    /// Waits until one more call could not take the uncertain answers in a row past
+    /// `MAX_UNCERTAIN_STREAK`, even if it and every call in flight turned uncertain; false if
+    /// the run is stopping.
+    async fn within_outage_budget(&self) -> bool {
+        loop {
+            let settled = self.settled.notified();
+            {
+                let streak = self.streak.lock().expect("streak");
+                if streak.uncertain + streak.in_flight < MAX_UNCERTAIN_STREAK {
+                    return !self.stop.is_raised();
+                }
+            }
+            tokio::select! {
+                () = settled => {}
+                () = self.stop.raised() => return false,
+            }
         }
     }
 
@@ -236,7 +321,13 @@ impl Dialer {
     fn note_streak(&self, outcome: &Outcome) -> Option<Error> {
         let mut streak = self.streak.lock().expect("streak");
         match outcome {
-            Outcome::Accepted => *streak = Streak::default(),
+            Outcome::Accepted => {
+                let in_flight = streak.in_flight;
+                *streak = Streak {
+                    in_flight,
+                    ..Streak::default()
+                };
+            }
             Outcome::Uncertain(reason) => {
                 streak.uncertain += 1;
                 if streak.uncertain >= MAX_UNCERTAIN_STREAK {
@@ -265,7 +356,7 @@ impl Dialer {
                     });
                 }
             }
-            Outcome::Other => {}
+            Outcome::Other => streak.uncertain = 0,
         }
         None
     }
@@ -278,7 +369,15 @@ impl Dialer {
         }
     }
 
-    async fn dial_one(&self, contact: Dialable, calls: &mpsc::UnboundedSender<Awaiting>) {
+    /// Dials one contact (counted in flight by the caller) until its request is answered, or
+    /// provably refused too often. Returns what the last request came to, or `None` if none
+    /// went out.
+    async fn dial_one(
+        &self,
+        contact: Dialable,
+        calls: &mpsc::UnboundedSender<Awaiting>,
+    ) -> Option<Outcome> {
+        let _in_flight = InFlight(self);
         let request = InitiateRequest {
             phones: contact.phone.clone(),
             user_requirement: Some(contact.requirement.clone()),
@@ -290,7 +389,7 @@ impl Dialer {
         while refused < MAX_NOT_SENT_TRIES {
             // The first turn was taken by `dial_all`; a retry waits for its own.
             if refused > 0 && (!self.wait_turn().await || !self.admit().await) {
-                return;
+                return None;
             }
             let (campaign, body, id) = (self.campaign.clone(), body.clone(), contact.contact_id);
             let (queue, now) = (self.gate.queue.clone(), clock::now().as_second());
@@ -300,10 +399,14 @@ impl Dialer {
                 .await
             {
                 Ok(Some(intent)) => intent,
-                Ok(None) => return self.gate.give_back(),
+                Ok(None) => {
+                    self.gate.give_back();
+                    return None;
+                }
                 Err(e) => {
                     self.gate.give_back();
-                    return self.stop.raise(e);
+                    self.stop.raise(e);
+                    return None;
                 }
             };
             // Writing the intent takes a varying time (an fsync), so calls admitted a period
@@ -323,7 +426,8 @@ impl Dialer {
                     .writer
                     .with(move |s| s.record_dial(intent.attempt_id, &record))
                     .await;
-                return self.gate.give_back();
+                self.gate.give_back();
+                return None;
             }
             tracing::debug!("dialling {who} (attempt {})", intent.number);
             let (record, next) = match self
@@ -331,15 +435,30 @@ impl Dialer {
                 .initiate(&request, &intent.idempotency_key)
                 .await
             {
-                Dial::Accepted { call_id, answer } => {
-                    let awaiting = Awaiting {
-                        attempt_id: intent.attempt_id,
-                        call_id: call_id.clone(),
-                    };
-                    (
-                        DialRecord::Accepted { call_id, answer },
-                        Next::Poll(awaiting),
-                    )
+                Dial::Accepted {
+                    call_ids,
+                    answer,
+                    slow_down,
+                    stop,
+                } => {
+                    if let Some(error) = stop {
+                        // Raised before the record is written, so no other task starts a
+                        // call while this one waits for the disk.
+                        self.stop.raise(error);
+                    }
+                    if let Some(wait) = slow_down {
+                        tracing::info!(
+                            "{who}: the provider answered 429 and placed the call anyway; slowing down"
+                        );
+                        self.pause_for(wait);
+                    }
+                    if call_ids.len() > 1 {
+                        tracing::warn!(
+                            "{who}: the provider placed {} calls for one request; keeping and polling every one",
+                            call_ids.len()
+                        );
+                    }
+                    (DialRecord::Accepted { call_ids, answer }, Next::Poll)
                 }
                 Dial::NotSent {
                     reason,
@@ -356,7 +475,34 @@ impl Dialer {
                         },
                     )
                 }
-                Dial::Uncertain { reason, answer } => {
+                Dial::Throttled { reason, answer } => {
+                    let until = clock::now().as_second() + self.hold_back.as_secs() as i64;
+                    tracing::warn!(
+                        "{who}: {reason}; this contact waits {}, the others dial on",
+                        crate::duration::describe(self.hold_back)
+                    );
+                    self.gate.give_back();
+                    let record = DialRecord::Throttled {
+                        reason: format!(
+                            "{reason}; held back until {}",
+                            self.gate
+                                .hours
+                                .local(jiff::Timestamp::from_second(until).unwrap_or(clock::now()))
+                                .strftime("%Y-%m-%d %H:%M %Z")
+                        ),
+                        answer: Some(answer),
+                        until,
+                    };
+                    (record, Next::Done)
+                }
+                Dial::Uncertain {
+                    reason,
+                    answer,
+                    stop,
+                } => {
+                    if let Some(error) = stop {
+                        self.stop.raise(error);
+                    }
                     tracing::warn!(
                         "{who} is uncertain: {reason}; it will not be dialled again automatically"
                     );
@@ -371,42 +517,57 @@ impl Dialer {
                     // while this one waits for the disk.
                     let reason = error.to_string();
                     self.stop.raise(error);
+                    self.gate.give_back();
                     (DialRecord::NotSent { reason, answer }, Next::Done)
                 }
-            };
-            let call_id = match &record {
-                DialRecord::Accepted { call_id, .. } => Some(call_id.clone()),
-                _ => None,
             };
             let outcome = match &record {
                 DialRecord::Accepted { .. } => Outcome::Accepted,
                 DialRecord::Uncertain { reason, .. } => Outcome::Uncertain(reason.clone()),
                 DialRecord::Rejected { reason, .. } => Outcome::Rejected(reason.clone()),
-                DialRecord::NotSent { .. } => Outcome::Other,
+                DialRecord::NotSent { .. } | DialRecord::Throttled { .. } => Outcome::Other,
             };
-            if let Err(e) = self
+            let call_ids = match &record {
+                DialRecord::Accepted { call_ids, .. } => call_ids.join(", "),
+                _ => String::new(),
+            };
+            let placed = match self
                 .writer
                 .with(move |s| s.record_dial(intent.attempt_id, &record))
                 .await
             {
-                if let Some(call_id) = call_id {
-                    // The database refused the write; the log is the last place this id lives.
-                    tracing::error!(
-                        "call {call_id} to {who} was placed but could not be recorded: {e}"
-                    );
+                Ok(placed) => placed,
+                Err(e) => {
+                    if !call_ids.is_empty() {
+                        // The database refused the write; the log is the last place this id lives.
+                        tracing::error!(
+                            "call {call_ids} to {who} was placed but could not be recorded: {e}"
+                        );
+                    }
+                    self.stop.raise(e);
+                    return Some(outcome);
                 }
-                return self.stop.raise(e);
-            }
+            };
             if let Some(error) = self.note_streak(&outcome) {
+                if let Outcome::Uncertain(_) = outcome {
+                    // The next run asks the provider before dialing again.
+                    let note = error.to_string();
+                    let _ = self.writer.with(move |s| s.set_meta(OUTAGE, &note)).await;
+                }
                 self.stop.raise(error);
             }
             match next {
-                Next::Poll(awaiting) => {
+                Next::Poll => {
                     self.progress.dialed();
-                    let _ = calls.send(awaiting);
-                    return;
+                    for call in placed {
+                        let _ = calls.send(call);
+                    }
+                    return Some(outcome);
                 }
-                Next::Done => return self.progress.dialed(),
+                Next::Done => {
+                    self.progress.dialed();
+                    return Some(outcome);
+                }
                 Next::Retry {
                     retry_after,
                     connected,
@@ -425,6 +586,7 @@ impl Dialer {
         self.stop.raise(Error::ProviderUnavailable {
             message: format!("{who} was refused {refused} times in a row; stopping the run"),
         });
+        None
     }
 }
 

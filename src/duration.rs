@@ -16,6 +16,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("`{trimmed}` is negative: a duration must be zero or more"))
 }
 
+/// A duration as the campaign file would spell it (`1h`, `2h 30m`).
+pub fn describe(d: Duration) -> String {
+    jiff::SignedDuration::try_from(d).map_or_else(|_| format!("{d:?}"), |s| format!("{s:#}"))
+}
+
 /// A duration field in a serde-deserialised file, so the YAML error carries line and column.
 pub fn deserialize<'de, D>(deserializer: D) -> Result<Option<Duration>, D::Error>
 where
@@ -39,5 +44,6 @@ mod tests {
         assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
         assert!(parse("soon").is_err());
         assert!(parse("-5s").is_err());
+        assert_eq!(describe(Duration::from_secs(3600)), "1h");
     }
 }

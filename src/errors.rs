@@ -90,6 +90,37 @@ pub enum Error {
     ))]
     CampaignChanged { path: PathBuf, changes: String },
 
+    #[error("{}: the user_requirement template cannot be used: {message}", path.display())]
+    #[diagnostic(help("{help}"))]
+    TemplateUnusable {
+        path: PathBuf,
+        message: String,
+        help: &'static str,
+    },
+
+    #[error("{} is {kind}, not a file", path.display())]
+    #[diagnostic(help(
+        "point the campaign at a regular file; a contact list is read whole, so devices, pipes and folders are refused"
+    ))]
+    NotAFile { path: PathBuf, kind: &'static str },
+
+    #[error("the state database {} was {found} while this run was using it", path.display())]
+    #[diagnostic(help(
+        "no further call is started; the calls this run made are recorded only in the file that was there. Never delete or replace the database while a run is going; to start a campaign over, wait until no run is going"
+    ))]
+    StateMoved { path: PathBuf, found: &'static str },
+
+    #[error("the state database {} has lost commits: it holds dial attempts up to #{found}, but a run already committed #{recorded} (noted in {})", path.display(), lock.display())]
+    #[diagnostic(help(
+        "its -wal file was probably deleted after a crash, and with it the record of calls that may have rung people: nothing is dialled. Put the -wal file back if you still have it. If it is gone for good, check the provider's call log for those calls, then delete {} to accept the loss", lock.display()
+    ))]
+    StateBehind {
+        path: PathBuf,
+        lock: PathBuf,
+        recorded: i64,
+        found: i64,
+    },
+
     #[error("the state database {} belongs to campaign `{found}`, not `{expected}`", path.display())]
     #[diagnostic(help("give this campaign its own database with `state:` in the campaign file"))]
     StateOfOtherCampaign {
@@ -145,11 +176,11 @@ pub enum Error {
     ))]
     BadApiKey,
 
-    #[error("the webhook secret is not set: the environment variable {env} is empty or missing")]
+    #[error("the webhook secret cannot be used: the environment variable {env} {problem}")]
     #[diagnostic(help(
-        "set {env} to the secret the CRM checks signatures with; nothing was dialled"
+        "set {env} to the secret the CRM checks signatures with (a whsec_ secret is base64, any other is used as it is); nothing was dialled"
     ))]
-    WebhookSecret { env: String },
+    WebhookSecret { env: String, problem: String },
 
     #[error("cannot read the secrets file {}: {message}", path.display())]
     #[diagnostic(help(
@@ -235,6 +266,8 @@ impl Error {
             | Error::MissingPhoneColumn { .. }
             | Error::TemplateSyntax { .. }
             | Error::TemplateUnknownVariables { .. }
+            | Error::TemplateUnusable { .. }
+            | Error::NotAFile { .. }
             | Error::ColumnClash { .. }
             | Error::CampaignChanged { .. }
             | Error::StateOfOtherCampaign { .. }
@@ -244,7 +277,10 @@ impl Error {
             | Error::CallNotPlaced { .. }
             | Error::Usage { .. }
             | Error::ReadFile { .. } => exit::INVALID_INPUT,
-            Error::State { .. } | Error::StateTooNew { .. } => exit::STATE_ERROR,
+            Error::State { .. }
+            | Error::StateTooNew { .. }
+            | Error::StateMoved { .. }
+            | Error::StateBehind { .. } => exit::STATE_ERROR,
             Error::Locked { .. } => exit::LOCKED,
             Error::NoApiKey
             | Error::BadApiKey

@@ -21,6 +21,7 @@ pub mod duration;
 pub mod errors;
 pub mod exit;
 pub mod export;
+pub mod files;
 pub mod gate;
 pub mod hours;
 pub mod logging;

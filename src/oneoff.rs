@@ -12,12 +12,12 @@ use serde_json::Value;
 use crate::client::{Client, Dial, Poll};
 use crate::errors::{Error, Result};
 use crate::phone;
-use crate::wire::{self, CallResult, InitiateRequest, Record};
+use crate::wire::{self, CallResult, InitiateRequest, Record, StatusMap};
 
 const NOT_SENT_TRIES: u32 = 5;
 
-/// Places one call and returns its id.
-pub async fn call(client: &Client, raw_phone: &str, requirement: &str) -> Result<String> {
+/// Places one call and returns its id (its ids, if the provider placed several).
+pub async fn call(client: &Client, raw_phone: &str, requirement: &str) -> Result<Vec<String>> {
     let phones = phone::normalize(raw_phone).map_err(|reason| Error::Usage {
         message: format!("{raw_phone:?} is not a number stepcall will dial: {reason}"),
         help: "give one mainland China number, e.g. 13800138000 or 010-6552 9988".into(),
@@ -41,7 +41,16 @@ pub async fn call(client: &Client, raw_phone: &str, requirement: &str) -> Result
     );
     for try_number in 1..=NOT_SENT_TRIES {
         match client.initiate(&request, &key).await {
-            Dial::Accepted { call_id, .. } => return Ok(call_id),
+            Dial::Accepted { call_ids, .. } => {
+                if call_ids.len() > 1 {
+                    tracing::warn!(
+                        "the provider placed {} calls for this one request: {}",
+                        call_ids.len(),
+                        call_ids.join(", ")
+                    );
+                }
+                return Ok(call_ids);
+            }
             Dial::NotSent {
                 reason,
                 retry_after,
@@ -58,6 +67,13 @@ pub async fn call(client: &Client, raw_phone: &str, requirement: &str) -> Result
                 tokio::time::sleep(wait).await;
             }
             Dial::Uncertain { reason, .. } => return Err(Error::CallUncertain { message: reason }),
+            Dial::Throttled { reason, .. } => {
+                return Err(Error::CallNotPlaced {
+                    message: reason,
+                    help: "the provider asks to call this number less often: try again in an hour"
+                        .into(),
+                });
+            }
             Dial::Rejected { reason, .. } => {
                 return Err(Error::CallNotPlaced {
                     message: reason,
@@ -87,7 +103,7 @@ pub async fn wait_for_record(
 ) -> Result<Finished> {
     let mut wait = interval;
     for try_number in 1..=tries.max(1) {
-        match client.search(call_id).await {
+        match client.search(call_id, None, &StatusMap::default()).await {
             Poll::Record {
                 record: Record::Final(result),
                 answer,
@@ -108,7 +124,9 @@ pub async fn wait_for_record(
                 record: Record::NotReady,
                 ..
             } => tracing::info!("try {try_number}/{tries}: no record yet"),
-            Poll::Failed { reason, .. } => tracing::info!("try {try_number}/{tries}: {reason}"),
+            Poll::Failed { reason, .. } | Poll::OtherCall { reason, .. } => {
+                tracing::info!("try {try_number}/{tries}: {reason}")
+            }
             Poll::Fatal { error, .. } => return Err(error),
         }
         if try_number < tries {

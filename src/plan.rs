@@ -14,13 +14,38 @@ use crate::contacts::ContactReader;
 use crate::errors::{Error, Result};
 use crate::export::EXPORT_COLUMNS;
 use crate::phone;
-use crate::template::Template;
+use crate::template::{RenderError, Template};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    Valid { phone: String, requirement: String },
-    Invalid { reason: String },
-    Duplicate { phone: String, first_line: u64 },
+    Valid {
+        phone: String,
+        requirement: String,
+    },
+    /// `template`: the row is invalid only because of the template (its number is good), so a
+    /// changed template judges it again.
+    Invalid {
+        reason: String,
+        template: bool,
+    },
+    Duplicate {
+        phone: String,
+        first_line: u64,
+    },
+}
+
+/// Rows whose rendering ran far past the limit before the template itself is refused: each
+/// such row costs real time and memory, and a template that does it this often is wrong.
+const MAX_RUNAWAY_ROWS: u64 = 20;
+
+/// How the template has fared over the rows so far.
+#[derive(Debug, Default)]
+struct TemplateRecord {
+    rendered: u64,
+    failed: u64,
+    runaway: u64,
+    /// The first failure: its row and reason.
+    first: Option<(u64, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +66,9 @@ pub struct Plan {
     split: bool,
     /// The further contacts of a row split into several numbers.
     queued: VecDeque<PlannedRow>,
+    template_record: TemplateRecord,
+    /// The campaign file, for errors about its template.
+    campaign_path: std::path::PathBuf,
 }
 
 impl Plan {
@@ -65,11 +93,13 @@ impl Plan {
                 column: clash.clone(),
             });
         }
-        let template = Template::compile(&campaign.user_requirement).map_err(|message| {
-            Error::TemplateSyntax {
-                path: campaign.path.clone(),
-                message,
-            }
+        let template = Template::compile(
+            &campaign.user_requirement,
+            campaign.limits.max_requirement_chars,
+        )
+        .map_err(|message| Error::TemplateSyntax {
+            path: campaign.path.clone(),
+            message,
         })?;
         let unknown: Vec<String> = template
             .variables()
@@ -98,6 +128,8 @@ impl Plan {
             occurrences: Occurrences::default(),
             split: campaign.multi_phone == MultiPhone::Split,
             queued: VecDeque::new(),
+            template_record: TemplateRecord::default(),
+            campaign_path: campaign.path.clone(),
         })
     }
 
@@ -116,6 +148,17 @@ impl Plan {
             return Ok(Some(queued));
         }
         let Some(row) = self.reader.next_row()? else {
+            let t = &self.template_record;
+            if let (0, Some((line, reason))) = (t.rendered, &t.first) {
+                return Err(Error::TemplateUnusable {
+                    path: self.campaign_path.clone(),
+                    message: format!(
+                        "it fails on every row that reached it ({} rows; row {line}: {reason})",
+                        t.failed
+                    ),
+                    help: "fix the template: nothing would be dialled with it",
+                });
+            }
             return Ok(None);
         };
         let base = fingerprint(&mut self.occurrences, &row.cells);
@@ -126,7 +169,10 @@ impl Plan {
         let numbers = match numbers {
             Ok(numbers) => numbers,
             Err(reason) => {
-                let verdict = Verdict::Invalid { reason };
+                let verdict = Verdict::Invalid {
+                    reason,
+                    template: false,
+                };
                 return Ok(Some(PlannedRow {
                     line: row.line,
                     cells: row.cells,
@@ -144,7 +190,7 @@ impl Plan {
             } else {
                 cells.clone().unwrap_or_default()
             };
-            let verdict = self.judge(number, row.line, &cells);
+            let verdict = self.judge(number, row.line, &cells)?;
             let fingerprint = part_fingerprint(base, part);
             self.queued.push_back(PlannedRow {
                 line: row.line,
@@ -156,23 +202,51 @@ impl Plan {
         Ok(self.queued.pop_front())
     }
 
-    fn judge(&mut self, number: String, line: u64, cells: &[String]) -> Verdict {
+    fn judge(&mut self, number: String, line: u64, cells: &[String]) -> Result<Verdict> {
         if let Some(first_line) = self.first_line_of.get(&number) {
-            return Verdict::Duplicate {
+            return Ok(Verdict::Duplicate {
                 phone: number,
                 first_line,
-            };
+            });
         }
-        match self.template.render(self.reader.headers(), cells) {
+        let (reason, runaway) = match self.template.render(self.reader.headers(), cells) {
             Ok(requirement) => {
+                self.template_record.rendered += 1;
                 self.first_line_of.insert(&number, line);
-                Verdict::Valid {
+                return Ok(Verdict::Valid {
                     phone: number,
                     requirement,
-                }
+                });
             }
-            Err(reason) => Verdict::Invalid { reason },
+            Err(RenderError::Template { message, help }) => {
+                return Err(Error::TemplateUnusable {
+                    path: self.campaign_path.clone(),
+                    message: format!("{message} (found rendering row {line})"),
+                    help,
+                });
+            }
+            Err(RenderError::Row(reason)) => (reason, false),
+            Err(RenderError::Runaway(reason)) => (reason, true),
+        };
+        let t = &mut self.template_record;
+        t.failed += 1;
+        t.runaway += u64::from(runaway);
+        if t.first.is_none() {
+            t.first = Some((line, reason.clone()));
         }
+        if t.runaway >= MAX_RUNAWAY_ROWS {
+            return Err(Error::TemplateUnusable {
+                path: self.campaign_path.clone(),
+                message: format!(
+                    "its result runs far past the limit on {MAX_RUNAWAY_ROWS} rows (row {line}: {reason})"
+                ),
+                help: "make the template shorter, or raise limits.max_requirement_chars if calls really need that much text",
+            });
+        }
+        Ok(Verdict::Invalid {
+            reason,
+            template: true,
+        })
     }
 }
 
@@ -225,7 +299,7 @@ pub type Span = std::ops::Range<usize>;
 /// A `Verdict` whose strings are in a batch's text.
 pub enum Judgement {
     Valid { phone: Span, requirement: Span },
-    Invalid { reason: Span },
+    Invalid { reason: Span, template: bool },
     Duplicate { phone: Span, first_line: u64 },
 }
 
@@ -277,8 +351,9 @@ impl Batch {
                 phone: self.add(&phone),
                 requirement: self.add(&requirement),
             },
-            Verdict::Invalid { reason } => Judgement::Invalid {
+            Verdict::Invalid { reason, template } => Judgement::Invalid {
                 reason: self.add(&reason),
+                template,
             },
             Verdict::Duplicate { phone, first_line } => Judgement::Duplicate {
                 phone: self.add(&phone),
@@ -430,7 +505,7 @@ pub fn list_digest(campaign: &Campaign) -> Result<String> {
         path: path.clone(),
         cause,
     };
-    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut file = crate::files::open_regular(path)?;
     let mut hash = Sha256::new();
     let settings = format!(
         "{}\0{:?}\0{:?}\0{}\0{}\0",

@@ -5,7 +5,9 @@
 //! 60 s with the defaults), the spacing capped at `poll.max_interval`. With records ready 5 to
 //! 60 s after the call, that is under 3.4 polls per call on average, and a ready record waits at
 //! most as long as the call had already taken. A poll that fails (timeout, 5xx, 429, bad JSON)
-//! is simply asked again later: the call id is already on disk, nothing can lose it. After
+//! is simply asked again later: the call id is already on disk, nothing can lose it. So is one
+//! whose answer names another call (its `call_id` or `phones`): it is stored raw, never applied
+//! to this call, and a warning says so. After
 //! `poll.horizon` in one run a call is left `dialed` and the next run picks it up again. Every
 //! answer, ready or not, is stored raw before it is interpreted.
 
@@ -22,7 +24,7 @@ use crate::client::{Client, Poll};
 use crate::progress::Progress;
 use crate::stop::Stop;
 use crate::store::Awaiting;
-use crate::wire::Record;
+use crate::wire::{Record, StatusMap};
 use crate::writer::Writer;
 
 pub struct Poller {
@@ -34,10 +36,13 @@ pub struct Poller {
     pub progress: Arc<Progress>,
     /// The campaign's outcome tags, applied to each transcript as it arrives.
     pub outcomes: Arc<crate::tags::Rules>,
+    /// The campaign's `status_map:`, read before the built-in table.
+    pub statuses: Arc<StatusMap>,
 }
 
 struct Tracked {
     call_id: String,
+    phone: String,
     since: Instant,
 }
 
@@ -61,6 +66,7 @@ impl Poller {
                 call.attempt_id,
                 Tracked {
                     call_id: call.call_id,
+                    phone: call.phone,
                     since: now,
                 },
             );
@@ -77,15 +83,18 @@ impl Poller {
                     Some(call) => {
                         let now = Instant::now();
                         due.push(Reverse((now + self.policy.interval, call.attempt_id)));
-                        tracked.insert(call.attempt_id, Tracked { call_id: call.call_id, since: now });
+                        tracked.insert(call.attempt_id, Tracked { call_id: call.call_id, phone: call.phone, since: now });
                     }
                     None => open = false,
                 },
                 () = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if may_start => {
                     let Some(Reverse((_, attempt_id))) = due.pop() else { continue };
-                    let call_id = tracked[&attempt_id].call_id.clone();
-                    let client = self.client.clone();
-                    in_flight.spawn(async move { (attempt_id, client.search(&call_id).await) });
+                    let call = &tracked[&attempt_id];
+                    let (call_id, phone) = (call.call_id.clone(), call.phone.clone());
+                    let (client, statuses) = (self.client.clone(), self.statuses.clone());
+                    in_flight.spawn(async move {
+                        (attempt_id, client.search(&call_id, Some(&phone), &statuses).await)
+                    });
                 }
                 Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
                     let Ok((attempt_id, poll)) = joined else { continue };
@@ -128,6 +137,12 @@ impl Poller {
             Poll::Failed { reason, answer } => {
                 tracing::debug!("poll failed, will ask again: {reason}");
                 (answer, None, None)
+            }
+            Poll::OtherCall { reason, answer } => {
+                tracing::warn!(
+                    "a record was not applied: {reason}; its raw answer is kept and the call is asked about again"
+                );
+                (Some(answer), None, None)
             }
             Poll::Fatal { error, answer } => (Some(answer), None, Some(error)),
         };

@@ -30,7 +30,7 @@ use crate::secrets::ApiKey;
 use crate::sim::{self, SimConfig};
 use crate::stop::Stop;
 use crate::store::Queue;
-use crate::store::{ImportSummary, Mode, Store};
+use crate::store::{ImportSummary, Mode, Run, Store};
 use crate::webhook::Delivery;
 use crate::writer::Writer;
 use jiff::Timestamp;
@@ -73,6 +73,10 @@ pub struct RunReport {
     pub halt: Option<Halt>,
     /// Contacts waiting for a redial.
     pub redials_waiting: u64,
+    /// Pending contacts the provider asked to call less often, waiting for their time.
+    pub held_back: u64,
+    /// Contacts the provider placed several calls to for one request.
+    pub several_calls: u64,
     /// When the next call could be made (a window, a redial, tomorrow's quota), if any is owed.
     pub next_due: Option<Timestamp>,
     /// Results the CRM webhook has not accepted yet.
@@ -122,14 +126,37 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     // recorded is the old content's, and the next run imports again.
     let digest = crate::plan::list_digest(&campaign)?;
     let plan = Plan::open(&campaign)?;
-    let _lock = RunLock::acquire(&campaign.state_path)?;
+    let lock = RunLock::acquire(&campaign.state_path)?;
     let mut store = Store::open(&campaign.state_path, true)?;
+    // A database behind what an earlier run committed has lost intents (a `-wal` deleted after
+    // a crash): dialing from it could ring those people again.
+    let highest = store.highest_attempt()?;
+    if let Some(recorded) = lock.recorded_intent()
+        && recorded > highest
+    {
+        return Err(Error::StateBehind {
+            path: campaign.state_path.clone(),
+            lock: lock.path().to_path_buf(),
+            recorded,
+            found: highest,
+        });
+    }
+    store.start_run(Run::new(lock.run_id().to_string(), lock.intent_log()?));
+    if highest > 0 {
+        // Noted now too, so a database rolled back before this run's first commit is still
+        // caught next time.
+        lock.intent_log()?.record(highest);
+    }
     store.claim(&campaign.name, mode)?;
-    let settings = serde_json::json!({
+    let mut settings = serde_json::json!({
         "user_requirement": campaign.user_requirement,
         "phone_column": campaign.phone_column,
         "call_options": campaign.call_options,
     });
+    if campaign.limits.max_requirement_chars != crate::campaign::DEFAULT_MAX_REQUIREMENT_CHARS {
+        // Only when set, so databases made before the limit existed see no change.
+        settings["max_requirement_chars"] = campaign.limits.max_requirement_chars.into();
+    }
     let (changes, dialled) = store.settings_changes(&settings)?;
     if dialled && !changes.is_empty() {
         if !accept_changes {
@@ -231,6 +258,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     } else {
         store.awaiting()?
     };
+    let outage = store.meta(crate::dialer::OUTAGE)?;
 
     if let Some(reason) = stop.take_reason() {
         // A signal during the import: everything is committed, nothing was dialled.
@@ -239,12 +267,10 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     let webhook = match &campaign.webhook {
         None => None,
         Some(w) => {
-            let secret = std::env::var(&w.secret_env).ok().filter(|v| !v.is_empty());
-            let secret = secret.ok_or_else(|| Error::WebhookSecret {
-                env: w.secret_env.clone(),
-            })?;
+            let secret = crate::webhook::secret_from_env(&w.secret_env)?;
             store.enable_outbox();
-            Some((w.url.clone(), secret.into_bytes()))
+            let database_id = store.meta("database_id")?.unwrap_or_default();
+            Some((w.clone(), secret, database_id))
         }
     };
     let (writer, db_thread) = Writer::spawn(store);
@@ -269,6 +295,18 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         };
         tracing::info!("campaign `{}`: {to_dial} contacts to dial, {} calls awaiting a result", campaign.name, known.len());
         let client = Arc::new(Client::new(&url, key, campaign.timeout));
+        if let Some(outage) = &outage {
+            // The last run stopped for answers that may have placed calls: ask first, without
+            // dialing, whether the provider answers at all.
+            client.probe().await.map_err(|reason| Error::ProviderUnavailable {
+                message: format!(
+                    "the last run stopped because {outage}, and the provider still does not answer ({reason}); nothing was dialled"
+                ),
+            })?;
+            tracing::warn!(
+                "the last run stopped because the provider kept failing; it answers again, so one call goes out alone first"
+            );
+        }
         let progress = Arc::new(Progress::new(to_dial));
         let ticker = {
             let progress = progress.clone();
@@ -291,29 +329,38 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             gate.clone(),
         );
         dialer.grace = crate::dialer::GRACE.max(campaign.timeout + Duration::from_secs(2));
+        dialer.hold_back = campaign.hold_back;
+        dialer.probation = outage.is_some();
         let dialer = Arc::new(dialer);
         // Results owed to the CRM go out while the run goes on, and once more at its end.
         let (delivered_all, mut finishing) = tokio::sync::watch::channel(false);
-        let delivering = webhook.map(|(url, secret)| {
-            let delivery = Delivery::new(writer.clone(), url, secret);
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                loop {
-                    let last = *finishing.borrow();
-                    if let Err(e) = delivery.pass().await {
-                        stop.raise(e);
-                        return;
+        let delivering = match webhook {
+            None => None,
+            Some((w, secret, database_id)) => {
+                let mut delivery = Delivery::new(writer.clone(), w.url, &secret, database_id, w.timeout)
+                    .map_err(|problem| Error::WebhookSecret { env: w.secret_env.clone(), problem })?;
+                delivery.grace = dialer.grace;
+                let stop = stop.clone();
+                let limit = w.timeout + delivery.grace;
+                Some((tokio::spawn(async move {
+                    loop {
+                        let last = *finishing.borrow();
+                        if let Err(e) = delivery.pass(&stop).await {
+                            stop.raise(e);
+                            return;
+                        }
+                        if last || stop.is_raised() {
+                            return;
+                        }
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                            _ = finishing.changed() => {}
+                            () = stop.raised() => return,
+                        }
                     }
-                    if last {
-                        return;
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        _ = finishing.changed() => {}
-                    }
-                }
-            })
-        });
+                }), limit))
+            }
+        };
         let (calls_tx, calls_rx) = mpsc::unbounded_channel();
         let dialing = tokio::spawn(dialer.dial_all(calls_tx));
         let given_up = if no_wait {
@@ -328,13 +375,18 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
                 stop: stop.clone(),
                 progress: progress.clone(),
                 outcomes: Arc::new(campaign.outcomes.clone()),
+                statuses: Arc::new(campaign.statuses.clone()),
             };
             poller.poll_all(known, calls_rx).await
         };
         let _ = dialing.await;
         delivered_all.send_replace(true);
-        if let Some(task) = delivering {
-            let _ = task.await;
+        if let Some((mut task, limit)) = delivering {
+            // The last deliveries get one timeout and the grace; what is left stays owed.
+            if tokio::time::timeout(limit, &mut task).await.is_err() {
+                task.abort();
+                tracing::warn!("the CRM webhook is slow; the results still owed are delivered by the next run");
+            }
         }
         ticker.abort();
         progress.finish();
@@ -361,7 +413,9 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         .map_or(0, |(_, n)| *n);
     let (redials_waiting, redial_due) = store.redials_waiting(&queue)?;
     let now = clock::now();
-    let dial_due = (pending > 0).then(|| match &halt {
+    let (held_back, held_due) = store.held_back(now.as_second())?;
+    let several_calls = store.several_calls()?;
+    let dial_due = (pending > held_back).then(|| match &halt {
         Some(Halt::OutsideHours { opens }) => *opens,
         Some(Halt::DailyMax(_)) => {
             let (_, tomorrow) = day_bounds(&campaign.hours, now);
@@ -371,10 +425,14 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         }
         _ => campaign.hours.next_open(now),
     });
-    let redial_due = redial_due
-        .and_then(|t| Timestamp::from_second(t).ok())
-        .and_then(|t| campaign.hours.next_open(t.max(now)));
-    let next_due = [dial_due.flatten(), redial_due].into_iter().flatten().min();
+    let [redial_due, held_due] = [redial_due, held_due].map(|due| {
+        due.and_then(|t| Timestamp::from_second(t).ok())
+            .and_then(|t| campaign.hours.next_open(t.max(now)))
+    });
+    let next_due = [dial_due.flatten(), redial_due, held_due]
+        .into_iter()
+        .flatten()
+        .min();
     Ok(RunReport {
         campaign: campaign.name.clone(),
         database: campaign.state_path.clone(),
@@ -384,6 +442,8 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         counts,
         halt,
         redials_waiting,
+        held_back,
+        several_calls,
         next_due,
         webhook_backlog,
         hours: campaign.hours.clone(),

@@ -67,7 +67,9 @@ fn from_file(path: &Path) -> Result<ApiKey> {
         path: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let bytes =
+        crate::files::read_small(path, 1 << 20, "secrets file").map_err(|e| bad(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
     warn_if_readable_by_others(path);
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|_| bad("it is not valid JSON".into()))?;

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -64,6 +65,22 @@ pub struct SimConfig {
     pub rate_huge: f64,
     /// Share of accepted calls answered 502 anyway (a gateway that lost the answer).
     pub rate_lost_5xx: f64,
+    /// Share of accepted calls answered 429, with their call ids: placed all the same.
+    pub rate_429_placed: f64,
+    /// Share of accepted calls answered 200 `success: false` ("请求过于频繁") with their ids.
+    pub rate_false_placed: f64,
+    /// Share of accepted calls answered 200 `success: false` ("请求过于频繁") without an id.
+    pub rate_no_id: f64,
+    /// Share of accepted calls placed twice: two calls, two journal lines, `call_ids: [a, b]`.
+    pub rate_double: f64,
+    /// Numbers answered HTTP 400 "该号码呼叫过于频繁" (a per-number throttle; nothing placed).
+    pub throttle: Vec<String>,
+    /// Share of requests throttled that way.
+    pub rate_throttle: f64,
+    /// Share of record lookups answered with another call's record.
+    pub rate_foreign: f64,
+    /// Records end with a carrier's word (关机, 停机, 空号, ...) and no duration.
+    pub carrier_statuses: bool,
     /// Every call ends this way (completed, no_answer, busy or failed) instead of the
     /// deterministic mix.
     pub outcome: Option<String>,
@@ -89,6 +106,14 @@ impl Default for SimConfig {
             rate_garbled: 0.0,
             rate_huge: 0.0,
             rate_lost_5xx: 0.0,
+            rate_429_placed: 0.0,
+            rate_false_placed: 0.0,
+            rate_no_id: 0.0,
+            rate_double: 0.0,
+            throttle: Vec::new(),
+            rate_throttle: 0.0,
+            rate_foreign: 0.0,
+            carrier_statuses: false,
             outcome: None,
             seed: 1,
         }
@@ -155,6 +180,7 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
             OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(path)
                 .map_err(|source| Error::WriteFile {
                     path: path.clone(),
@@ -187,10 +213,7 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
         .route(wire::INITIATE_PATH, post(initiate))
         .route(wire::SEARCH_PATH, post(search))
         .route(wire::BALANCE_PATH, get(balance))
-        .route(
-            wire::SKILL_VERSION_PATH,
-            get(|| async { axum::Json(json!({"skill_version": wire::SKILL_VERSION})) }),
-        )
+        .route(wire::SKILL_VERSION_PATH, get(skill_version))
         .with_state(sim);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -304,6 +327,9 @@ impl Sim {
             (c.rate_garbled, Mishap::Garbled),
             (c.rate_huge, Mishap::Huge),
             (c.rate_lost_5xx, Mishap::LostBehindGateway),
+            (c.rate_429_placed, Mishap::TooManyButPlaced),
+            (c.rate_false_placed, Mishap::FalseButPlaced),
+            (c.rate_no_id, Mishap::NoId),
         ] {
             edge += share;
             if draw < edge {
@@ -323,7 +349,18 @@ enum Mishap {
     Huge,
     /// The call is placed, then the gateway answers 502.
     LostBehindGateway,
+    /// The call is placed and answered 429 with its id.
+    TooManyButPlaced,
+    /// The call is placed and answered `success: false` with its id.
+    FalseButPlaced,
+    /// The call is placed and answered `success: false` without an id.
+    NoId,
 }
+
+/// The per-number throttle of the API notes: HTTP 400, nothing placed.
+const THROTTLED: &str = "该号码呼叫过于频繁";
+/// The rate-limit words some providers put behind a 200.
+const TOO_FREQUENT: &str = "请求过于频繁";
 
 fn garbled() -> Response {
     (
@@ -372,6 +409,14 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
             &format!("invalid phone number: {bad}"),
         );
     }
+    let throttled = {
+        let mut st = sim.state.lock().expect("simulator state");
+        st.draws += 1;
+        unit(sim.config.seed ^ 0x7407, st.draws) < sim.config.rate_throttle
+    };
+    if throttled || phones.iter().any(|p| sim.config.throttle.contains(p)) {
+        return refuse(StatusCode::BAD_REQUEST, THROTTLED);
+    }
     let requirement = request.user_requirement.clone().unwrap_or_default();
     if requirement.trim().is_empty() && request.options.agent_id.is_none() {
         return refuse(StatusCode::BAD_REQUEST, "user_requirement is required");
@@ -383,7 +428,13 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
     let (call_ids, mishap) = {
         let mut st = sim.state.lock().expect("simulator state");
         let mut ids = Vec::new();
-        for phone in &phones {
+        st.draws += 1;
+        let twice = unit(sim.config.seed ^ 0xd0b1, st.draws) < sim.config.rate_double;
+        let placed: Vec<&String> = phones
+            .iter()
+            .flat_map(|p| std::iter::repeat_n(p, if twice { 2 } else { 1 }))
+            .collect();
+        for phone in placed {
             st.accepted += 1;
             let n = st.accepted;
             let h = fnv1a(
@@ -460,6 +511,24 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
         Some(Mishap::Slow) => tokio::time::sleep(sim.config.slow_delay).await,
         Some(Mishap::Garbled) => return garbled(),
         Some(Mishap::LostBehindGateway) => return refuse(StatusCode::BAD_GATEWAY, "bad gateway"),
+        Some(Mishap::TooManyButPlaced) => {
+            return answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"success": false, "message": "too many requests", "call_ids": call_ids}),
+            );
+        }
+        Some(Mishap::FalseButPlaced) => {
+            return answer(
+                StatusCode::OK,
+                json!({"success": false, "message": TOO_FREQUENT, "data": {"call_ids": call_ids}}),
+            );
+        }
+        Some(Mishap::NoId) => {
+            return answer(
+                StatusCode::OK,
+                json!({"success": false, "message": TOO_FREQUENT}),
+            );
+        }
         Some(Mishap::Huge) => {
             let padding = "x".repeat(4 << 20);
             return answer(
@@ -500,10 +569,23 @@ async fn search(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
             );
         }
     };
-    let st = sim.state.lock().expect("simulator state");
+    let mut st = sim.state.lock().expect("simulator state");
+    st.draws += 1;
+    let foreign = unit(sim.config.seed ^ 0xf0e1, st.draws) < sim.config.rate_foreign;
     let Some(call) = st.calls.get(&request.call_id) else {
         return refuse(StatusCode::NOT_FOUND, "call not found");
     };
+    if foreign {
+        // A provider mixing up its records: another call's, ready or not.
+        let other = st
+            .calls
+            .iter()
+            .filter(|(id, c)| **id != request.call_id && c.phone != call.phone)
+            .min_by_key(|(id, _)| id.as_str());
+        if let Some((other_id, other)) = other {
+            return answer(StatusCode::OK, record(&sim, other_id, other));
+        }
+    }
     if Instant::now() < call.ready_at {
         return answer(
             StatusCode::OK,
@@ -511,6 +593,22 @@ async fn search(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
         );
     }
     answer(StatusCode::OK, record(&sim, &request.call_id, call))
+}
+
+async fn skill_version(State(sim): State<Arc<Sim>>) -> Response {
+    // An outage takes this endpoint down with the rest.
+    let down = {
+        let mut st = sim.state.lock().expect("simulator state");
+        st.draws += 1;
+        unit(sim.config.seed ^ 0x5c1e, st.draws) < sim.config.rate_500
+    };
+    if down {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "service unavailable");
+    }
+    answer(
+        StatusCode::OK,
+        json!({"skill_version": wire::SKILL_VERSION}),
+    )
 }
 
 fn record(sim: &Sim, call_id: &str, call: &SimCall) -> Value {
@@ -521,6 +619,27 @@ fn record(sim: &Sim, call_id: &str, call: &SimCall) -> Value {
             .into_iter()
             .chain(call.phone.bytes()),
     ) % 100;
+    if sim.config.carrier_statuses {
+        const WORDS: [&str; 9] = [
+            "关机",
+            "停机",
+            "空号",
+            "无法接通",
+            "拒接",
+            "已挂断",
+            "通话结束",
+            "呼叫失败",
+            "用户忙",
+        ];
+        return json!({
+            "success": true,
+            "call_id": call_id,
+            "phones": call.phone,
+            "call_status": WORDS[roll as usize % WORDS.len()],
+            "cost": 0.0,
+            "call_content": [],
+        });
+    }
     let (status, duration) = match (sim.config.outcome.as_deref(), roll) {
         (Some("completed"), _) => ("completed", 42),
         (Some("no_answer"), _) => ("no_answer", 0),

@@ -25,6 +25,11 @@ pub struct Status {
     pub next_redial_at: Option<jiff::Zoned>,
     /// Results not yet accepted by the CRM webhook.
     pub webhook_backlog: u64,
+    /// Pending contacts the provider asked to call less often, and when the first may go.
+    pub held_back: u64,
+    pub held_back_until: Option<jiff::Zoned>,
+    /// Contacts the provider placed several calls to for one request.
+    pub several_calls: u64,
 }
 
 impl Status {
@@ -38,6 +43,9 @@ impl Status {
             redials_waiting: 0,
             next_redial_at: None,
             webhook_backlog: 0,
+            held_back: 0,
+            held_back_until: None,
+            several_calls: 0,
         };
         if !campaign.state_path.exists() {
             return Ok(status);
@@ -56,6 +64,12 @@ impl Status {
         status.next_redial_at = due
             .and_then(|t| jiff::Timestamp::from_second(t).ok())
             .map(|t| campaign.hours.local(t));
+        let (held, until) = store.held_back(crate::clock::now().as_second())?;
+        status.held_back = held;
+        status.held_back_until = until
+            .and_then(|t| jiff::Timestamp::from_second(t).ok())
+            .map(|t| campaign.hours.local(t));
+        status.several_calls = store.several_calls()?;
         Ok(status)
     }
 
@@ -91,6 +105,9 @@ impl Status {
             "redials_waiting": self.redials_waiting,
             "webhook_backlog": self.webhook_backlog,
             "next_redial_at": self.next_redial_at.as_ref().map(|t| t.to_string()),
+            "held_back": self.held_back,
+            "held_back_until": self.held_back_until.as_ref().map(|t| t.to_string()),
+            "several_calls": self.several_calls,
             "complete": self.started && unfinished == 0,
         })
     }

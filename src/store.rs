@@ -26,7 +26,7 @@ use crate::plan::{Judgement, Plan, fnv1a};
 use crate::wire::CallResult;
 
 /// The schema version this build writes; see `migrate`.
-const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -142,6 +142,25 @@ CREATE UNIQUE INDEX contacts_by_phone ON contacts(phone)
 CREATE INDEX contacts_by_state ON contacts(state, id);
 ";
 
+/// Version 6: what real providers and machines do that our own simulator did not.
+/// - `attempts.placed_with`: the provider placed several calls for one request (`call_ids` with
+///   more than one id); every call after the first is an attempt of its own, pointing at the
+///   first, so each is polled and kept.
+/// - `attempts.run_id`: the run that committed a `dialing` intent, so recovery only touches
+///   the intents of runs that are gone.
+/// - `contacts.not_before`: the provider asked to call this number less often; it waits until
+///   then (Unix seconds).
+/// - `contacts.template_invalid`: the row is invalid only because of the template, so it is
+///   judged again when the template changes.
+/// - `meta.database_id`: a random identity, for webhook ids unique across databases.
+const SCHEMA_V6: &str = "
+ALTER TABLE attempts ADD COLUMN placed_with INTEGER REFERENCES attempts(id);
+ALTER TABLE attempts ADD COLUMN run_id TEXT;
+ALTER TABLE contacts ADD COLUMN not_before INTEGER;
+ALTER TABLE contacts ADD COLUMN template_invalid INTEGER NOT NULL DEFAULT 0;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('database_id', lower(hex(randomblob(16))));
+";
+
 /// The page cache during an import (negative: KiB), and after it (SQLite's default).
 const IMPORT_CACHE_KIB: i64 = -32768;
 const DEFAULT_CACHE_KIB: i64 = -2000;
@@ -166,18 +185,19 @@ struct NewContact<'a> {
     requirement: Option<&'a str>,
     state: &'static str,
     reason: Option<Cow<'a, str>>,
+    template_invalid: bool,
 }
 
 fn insert_contacts_sql(rows: usize) -> String {
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
     format!(
-        "INSERT INTO contacts (fingerprint, line, cells, phone, requirement, state, reason, imported_at, updated_at)
+        "INSERT INTO contacts (fingerprint, line, cells, phone, requirement, state, reason, template_invalid, imported_at, updated_at)
          VALUES {values}"
     )
 }
 
 impl NewContact<'_> {
-    fn values<'s>(&'s self, stamp: &'s &'s str) -> [&'s dyn rusqlite::ToSql; 9] {
+    fn values<'s>(&'s self, stamp: &'s &'s str) -> [&'s dyn rusqlite::ToSql; 10] {
         [
             &self.fingerprint,
             &self.line,
@@ -186,6 +206,7 @@ impl NewContact<'_> {
             &self.requirement,
             &self.state,
             &self.reason,
+            &self.template_invalid,
             stamp,
             stamp,
         ]
@@ -221,11 +242,14 @@ pub struct Queue {
 }
 
 /// The SQL condition for "may be dialled now" over `contacts c`, with the `Queue` and the
-/// current Unix time bound as :when (a JSON array), :max, :after and :now.
-const DIALLABLE: &str = "c.in_list = 1 AND (c.state = 'pending' OR (
+/// current Unix time bound as :when (a JSON array), :max, :after and :now. A contact held back
+/// by the provider waits for its `not_before`; one with a call still awaiting its result (the
+/// provider placed several calls for one request) is not redialled.
+const DIALLABLE: &str = "c.in_list = 1 AND coalesce(c.not_before, 0) <= :now AND (c.state = 'pending' OR (
     c.state IN (SELECT value FROM json_each(:when))
     AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent') < :max
-    AND coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after <= :now))";
+    AND coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after <= :now
+    AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.contact_id = c.id AND a.outcome IN ('dialing', 'dialed'))))";
 
 impl From<&crate::campaign::Redial> for Queue {
     fn from(r: &crate::campaign::Redial) -> Queue {
@@ -243,6 +267,10 @@ impl Queue {
             .expect("strings serialise")
     }
 }
+
+/// The SQL condition over `contacts` for a row that a changed template judges again: not
+/// dialled yet, or invalid only because of the template.
+const REJUDGED: &str = "(state = 'pending' OR (state = 'invalid' AND template_invalid = 1))";
 
 /// `attempts.outcome` of a try that provably never reached the provider.
 const NOT_SENT: &str = "not_sent";
@@ -268,6 +296,32 @@ pub struct Store {
     path: PathBuf,
     /// Whether results are owed to a webhook (see `outbox`).
     outbox: bool,
+    /// The file found at `path` when it was opened (device, inode): every intent first checks
+    /// that the database is still the file at the state path, so a database deleted or
+    /// replaced mid-run stops the dialing instead of taking intents nobody will ever read.
+    identity: Option<(u64, u64)>,
+    /// The run dialing through this store: its intents are marked with it (see `recover_interrupted`).
+    run: Option<Run>,
+}
+
+/// What a dialing run adds to the store: its id, and where the highest committed intent is
+/// noted outside the database (`RunLock`'s file), so a database rolled back behind it (a
+/// `-wal` deleted after a crash) is noticed by the next run.
+pub struct Run {
+    pub id: String,
+    pub intents: crate::run_lock::IntentLog,
+    /// The highest intent begun since the last commit.
+    uncommitted: Option<i64>,
+}
+
+impl Run {
+    pub fn new(id: String, intents: crate::run_lock::IntentLog) -> Run {
+        Run {
+            id,
+            intents,
+            uncommitted: None,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -300,19 +354,29 @@ pub struct Intent {
 pub struct Awaiting {
     pub attempt_id: i64,
     pub call_id: String,
+    /// The number it was placed to, to tell a record about another call from its own.
+    pub phone: String,
 }
 
 /// How a dial attempt ended, as the database records it.
 #[derive(Debug)]
 pub enum DialRecord {
+    /// Placed: every call id the provider gave (at least one).
     Accepted {
-        call_id: String,
+        call_ids: Vec<String>,
         answer: Answer,
     },
     /// Provably never reached the provider: the contact is pending again.
     NotSent {
         reason: String,
         answer: Option<Answer>,
+    },
+    /// Nothing placed, and this number must wait: pending again, not before `until` (Unix
+    /// seconds).
+    Throttled {
+        reason: String,
+        answer: Option<Answer>,
+        until: i64,
     },
     Uncertain {
         reason: String,
@@ -347,6 +411,12 @@ pub struct ExportRow {
 
 fn now() -> String {
     crate::clock::now().to_string()
+}
+
+/// The (device, inode) of the file at `path`, symlinks followed.
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Process-wide SQLite settings, applied before SQLite starts (the first connection starts
@@ -391,6 +461,8 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             outbox: false,
+            identity: file_identity(path),
+            run: None,
         };
         store.configure().map_err(Error::state(path))?;
         store.migrate()?;
@@ -436,6 +508,7 @@ impl Store {
             (3, SCHEMA_V3),
             (4, SCHEMA_V4),
             (5, SCHEMA_V5),
+            (6, SCHEMA_V6),
         ] {
             if version >= to {
                 continue;
@@ -496,7 +569,47 @@ impl Store {
         if committed.is_err() && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+        if committed.is_ok() {
+            self.note_committed_intents();
+        } else if let Some(run) = &mut self.run {
+            run.uncommitted = None;
+        }
         committed.map_err(Error::state(&self.path))
+    }
+
+    /// From now on, intents are `run`'s, and each commit notes the highest one in its log.
+    pub fn start_run(&mut self, run: Run) {
+        self.run = Some(run);
+    }
+
+    fn note_committed_intents(&mut self) {
+        if let Some(run) = &mut self.run
+            && let Some(highest) = run.uncommitted.take()
+        {
+            run.intents.record(highest);
+        }
+    }
+
+    /// The highest attempt id in the database (0 for none): never lower than an intent that was
+    /// committed, unless commits were lost.
+    pub fn highest_attempt(&self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT coalesce(max(id), 0) FROM attempts", [], |r| {
+                r.get(0)
+            })
+            .map_err(self.err())
+    }
+
+    /// Fails if the file at the state path is no longer the database this store has open.
+    fn still_at_path(&self) -> Result<()> {
+        let now = file_identity(&self.path);
+        if self.identity.is_some() && now == self.identity {
+            return Ok(());
+        }
+        Err(Error::StateMoved {
+            path: self.path.clone(),
+            found: if now.is_some() { "replaced" } else { "deleted" },
+        })
     }
 
     fn err(&self) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
@@ -513,6 +626,13 @@ impl Store {
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         self.conn
             .execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2", [key, value])
+            .map(drop)
+            .map_err(self.err())
+    }
+
+    pub fn clear_meta(&self, key: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [key])
             .map(drop)
             .map_err(self.err())
     }
@@ -689,12 +809,13 @@ impl Store {
             [&stamp],
         )
         .map_err(db())?;
-        // Every known row by fingerprint: its id, and whether it is pending (read after the
-        // updates above, so a row that came back to the list is judged again when it must be).
+        // Every known row by fingerprint: its id, and whether it may be judged again (pending,
+        // or invalid only because of the template; read after the updates above, so a row that
+        // came back to the list is judged again when it must be).
         let mut known: HashMap<i64, (i64, bool)> = HashMap::new();
         if had_contacts {
             let mut stmt = tx
-                .prepare("SELECT fingerprint, id, state = 'pending' FROM contacts")
+                .prepare(&format!("SELECT fingerprint, id, {REJUDGED} FROM contacts"))
                 .map_err(db())?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
@@ -720,10 +841,11 @@ impl Store {
                 .prepare(&insert_contacts_sql(ROWS_PER_INSERT))
                 .map_err(db())?;
             let mut refresh = tx
-                .prepare(
-                    "UPDATE contacts SET phone = ?2, requirement = ?3, state = ?4, reason = ?5, updated_at = ?6
-                     WHERE id = ?1 AND state = 'pending'",
-                )
+                .prepare(&format!(
+                    "UPDATE contacts SET phone = ?2, requirement = ?3, state = ?4, reason = ?5, template_invalid = ?7,
+                         updated_at = ?6
+                     WHERE id = ?1 AND {REJUDGED}"
+                ))
                 .map_err(db())?;
             let stamp = now();
             let rows = crate::plan::judge_in_background(plan);
@@ -733,14 +855,16 @@ impl Store {
                 let mut new_contacts = Vec::with_capacity(batch.rows.len());
                 for row in &batch.rows {
                     let state_now = known.get(&row.fingerprint).copied();
-                    let is_pending = state_now.is_some_and(|(_, pending)| pending);
-                    if state_now.is_some() && !(refresh_pending && is_pending) {
+                    let rejudged = state_now.is_some_and(|(_, rejudged)| rejudged);
+                    if state_now.is_some() && !(refresh_pending && rejudged) {
                         summary.known_rows += 1;
                         continue;
                     }
+                    let template_invalid =
+                        matches!(row.verdict, Judgement::Invalid { template: true, .. });
                     let (phone, requirement, state, reason): (_, _, _, Option<Cow<str>>) =
                         match &row.verdict {
-                            Judgement::Invalid { reason } => (
+                            Judgement::Invalid { reason, .. } => (
                                 None,
                                 None,
                                 CallState::Invalid,
@@ -812,7 +936,8 @@ impl Store {
                                 requirement,
                                 state.as_str(),
                                 reason,
-                                stamp
+                                stamp,
+                                template_invalid
                             ])
                             .map_err(db())?;
                         summary.known_rows += 1;
@@ -830,6 +955,7 @@ impl Store {
                         requirement,
                         state: state.as_str(),
                         reason,
+                        template_invalid,
                     });
                 }
                 insert_contacts(&mut insert_one, &mut insert_many, &new_contacts, &stamp)
@@ -872,10 +998,7 @@ impl Store {
 
     /// How many contacts the database holds, in any state.
     pub fn contact_count(&self) -> Result<u64> {
-        self.conn
-            .query_row("SELECT count(*) FROM contacts", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(self.err())
+        self.count("SELECT count(*) FROM contacts", [])
     }
 
     /// Compares what calls depend on (`settings`, a JSON object) with what the last run
@@ -910,18 +1033,42 @@ impl Store {
         self.set_meta("settings", &settings.to_string())
     }
 
-    /// After a crash: every contact left `dialing` may have been rung, so it becomes `uncertain`.
+    /// After a crash: every contact left `dialing` by a run that is gone may have been rung, so
+    /// it becomes `uncertain`. The intents of the run using this store (see `start_run`) are
+    /// left alone: that run holds the lock, so every other run is gone.
     pub fn recover_interrupted(&mut self) -> Result<u64> {
         let stamp = now();
         let reason = "stepcall stopped before the provider's answer was recorded; the call may have been placed";
-        let tx = self.conn.savepoint().map_err(Error::state(&self.path))?;
-        tx.execute("UPDATE attempts SET outcome = 'uncertain', error = ?1, updated_at = ?2 WHERE outcome = 'dialing'", [reason, &stamp])
-            .map_err(Error::state(&self.path))?;
+        let me = self.run.as_ref().map(|r| r.id.clone());
+        let path = self.path.clone();
+        let db = || Error::state(&path);
+        let tx = self.conn.savepoint().map_err(db())?;
         let n = tx
-            .execute("UPDATE contacts SET state = 'uncertain', reason = ?1, updated_at = ?2 WHERE state = 'dialing'", [reason, &stamp])
-            .map_err(Error::state(&self.path))?;
-        tx.commit().map_err(Error::state(&self.path))?;
-        Ok(n as u64)
+            .execute(
+                "UPDATE contacts SET state = 'uncertain', reason = ?1, updated_at = ?2
+                 WHERE state = 'dialing' AND id IN (SELECT contact_id FROM attempts
+                     WHERE outcome = 'dialing' AND run_id IS NOT ?3)",
+                params![reason, stamp, me],
+            )
+            .map_err(db())?;
+        tx.execute(
+            "UPDATE attempts SET outcome = 'uncertain', error = ?1, updated_at = ?2
+             WHERE outcome = 'dialing' AND run_id IS NOT ?3",
+            params![reason, stamp, me],
+        )
+        .map_err(db())?;
+        // A contact `dialing` without any intent (never written by stepcall) is not dialled
+        // either.
+        let orphans = tx
+            .execute(
+                "UPDATE contacts SET state = 'uncertain', reason = ?1, updated_at = ?2
+                 WHERE state = 'dialing' AND NOT EXISTS (SELECT 1 FROM attempts a
+                     WHERE a.contact_id = contacts.id AND a.outcome = 'dialing')",
+                params![reason, stamp],
+            )
+            .map_err(db())?;
+        tx.commit().map_err(db())?;
+        Ok((n + orphans) as u64)
     }
 
     /// `run --redial-uncertain`: uncertain contacts become pending again.
@@ -962,10 +1109,11 @@ impl Store {
                 .prepare_cached(
                     "SELECT c.id, c.phone, c.requirement FROM contacts c
                      WHERE c.state = 'pending' AND c.id > ?1 AND c.in_list = 1
+                       AND coalesce(c.not_before, 0) <= ?3
                      ORDER BY c.id LIMIT ?2",
                 )
                 .map_err(self.err())?;
-            stmt.query_map(params![after, limit as i64], dialable)
+            stmt.query_map(params![after, limit as i64, now], dialable)
                 .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
                 .map_err(Error::state(&self.path))?
         };
@@ -1003,9 +1151,11 @@ impl Store {
         queue: &Queue,
         now_unix: i64,
     ) -> Result<Option<Intent>> {
+        self.still_at_path()?;
         let stamp = now();
         let path = self.path.clone();
         let db = || Error::state(&path);
+        let run_id = self.run.as_ref().map(|r| r.id.clone());
         let tx = self.conn.savepoint().map_err(db())?;
         let phone: Option<String> = tx
             .query_row(
@@ -1047,18 +1197,25 @@ impl Store {
             .map_err(db())?;
         let idempotency_key = format!("stepcall-{:016x}-{phone}-{number}", fnv1a(campaign.bytes()));
         tx.execute(
-            "INSERT INTO attempts (contact_id, number, started_at, started_unix, request, idempotency_key, outcome, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'dialing', ?3)",
-            params![contact_id, number, stamp, now_unix, request, idempotency_key],
+            "INSERT INTO attempts (contact_id, number, started_at, started_unix, request, idempotency_key, outcome, updated_at, run_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'dialing', ?3, ?7)",
+            params![contact_id, number, stamp, now_unix, request, idempotency_key, run_id],
         )
         .map_err(db())?;
         let attempt_id = tx.last_insert_rowid();
         tx.execute(
-            "UPDATE contacts SET state = 'dialing', updated_at = ?2 WHERE id = ?1",
+            "UPDATE contacts SET state = 'dialing', not_before = NULL, updated_at = ?2 WHERE id = ?1",
             params![contact_id, stamp],
         )
         .map_err(db())?;
         tx.commit().map_err(db())?;
+        if let Some(run) = &mut self.run {
+            run.uncommitted = Some(run.uncommitted.map_or(attempt_id, |n| n.max(attempt_id)));
+        }
+        if self.conn.is_autocommit() {
+            // Not inside a group: the savepoint was the commit.
+            self.note_committed_intents();
+        }
         Ok(Some(Intent {
             attempt_id,
             number,
@@ -1098,14 +1255,10 @@ impl Store {
 
     /// Attempts started in `[from, to)` (Unix seconds) that may have rung someone.
     pub fn calls_started_between(&self, from: i64, to: i64) -> Result<u64> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM attempts WHERE outcome != 'not_sent' AND started_unix >= ?1 AND started_unix < ?2",
-                [from, to],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(self.err())
+        self.count(
+            "SELECT count(*) FROM attempts WHERE outcome != 'not_sent' AND started_unix >= ?1 AND started_unix < ?2",
+            [from, to],
+        )
     }
 
     /// Contacts waiting for a redial, and when the first of them is due (Unix seconds).
@@ -1127,18 +1280,61 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Records how a dial attempt ended, with the raw answer, in one transaction.
-    pub fn record_dial(&mut self, attempt_id: i64, record: &DialRecord) -> Result<()> {
+    /// Pending contacts the provider asked to call less often, and when the first may be
+    /// dialled again (Unix seconds).
+    pub fn held_back(&self, now_unix: i64) -> Result<(u64, Option<i64>)> {
+        self.conn
+            .query_row(
+                "SELECT count(*), min(not_before) FROM contacts
+                 WHERE state = 'pending' AND in_list = 1 AND not_before > ?1",
+                [now_unix],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+            )
+            .map_err(self.err())
+    }
+
+    /// Contacts for whom the provider placed several calls for one request.
+    pub fn several_calls(&self) -> Result<u64> {
+        self.count(
+            "SELECT count(DISTINCT contact_id) FROM attempts WHERE placed_with IS NOT NULL",
+            [],
+        )
+    }
+
+    /// The one number a counting query gives.
+    fn count(&self, sql: &str, params: impl rusqlite::Params) -> Result<u64> {
+        self.conn
+            .query_row(sql, params, |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
+    /// Records how a dial attempt ended, with the raw answer, in one transaction. Returns the
+    /// calls it placed, for the poller: one per call id, the first on the attempt itself and
+    /// every further one (several calls for one request) as an attempt of its own.
+    pub fn record_dial(&mut self, attempt_id: i64, record: &DialRecord) -> Result<Vec<Awaiting>> {
         let stamp = now();
+        let several: Option<String>;
         let (outcome, contact_state, call_id, reason, answer) = match record {
-            DialRecord::Accepted { call_id, answer } => (
-                "dialed",
-                "dialed",
-                Some(call_id.as_str()),
-                None,
-                Some(answer),
-            ),
-            DialRecord::NotSent { reason, answer } => (
+            DialRecord::Accepted { call_ids, answer } => {
+                several = (call_ids.len() > 1).then(|| {
+                    format!(
+                        "the provider placed {} calls for one request ({}): this person may have been rung {} times",
+                        call_ids.len(),
+                        call_ids.join(", "),
+                        call_ids.len()
+                    )
+                });
+                (
+                    "dialed",
+                    "dialed",
+                    call_ids.first().map(String::as_str),
+                    several.as_deref(),
+                    Some(answer),
+                )
+            }
+            DialRecord::NotSent { reason, answer }
+            | DialRecord::Throttled { reason, answer, .. } => (
                 NOT_SENT,
                 "pending",
                 None,
@@ -1160,37 +1356,77 @@ impl Store {
                 Some(answer),
             ),
         };
+        let not_before = match record {
+            DialRecord::Throttled { until, .. } => Some(*until),
+            _ => None,
+        };
         let path = self.path.clone();
-        let tx = self.conn.savepoint().map_err(Error::state(&path))?;
+        let db = || Error::state(&path);
+        let tx = self.conn.savepoint().map_err(db())?;
         if let Some(answer) = answer {
-            insert_answer(&tx, attempt_id, "initiate", answer, &stamp)
-                .map_err(Error::state(&path))?;
+            insert_answer(&tx, attempt_id, "initiate", answer, &stamp).map_err(db())?;
         }
         tx.execute(
             "UPDATE attempts SET outcome = ?2, call_id = ?3, error = ?4, updated_at = ?5 WHERE id = ?1",
             params![attempt_id, outcome, call_id, reason, stamp],
         )
-        .map_err(Error::state(&path))?;
+        .map_err(db())?;
         tx.execute(
-            "UPDATE contacts SET state = ?2, reason = ?3, updated_at = ?4
+            "UPDATE contacts SET state = ?2, reason = ?3, not_before = ?5, updated_at = ?4
              WHERE id = (SELECT contact_id FROM attempts WHERE id = ?1)",
-            params![attempt_id, contact_state, reason, stamp],
+            params![attempt_id, contact_state, reason, stamp, not_before],
         )
-        .map_err(Error::state(&path))?;
-        tx.commit().map_err(Error::state(&path))
+        .map_err(db())?;
+        let mut placed = Vec::new();
+        if let DialRecord::Accepted { call_ids, .. } = record {
+            let phone: String = tx
+                .query_row(
+                    "SELECT c.phone FROM attempts a JOIN contacts c ON c.id = a.contact_id WHERE a.id = ?1",
+                    [attempt_id],
+                    |r| r.get(0),
+                )
+                .map_err(db())?;
+            for (n, call_id) in call_ids.iter().enumerate() {
+                let id = if n == 0 {
+                    attempt_id
+                } else {
+                    tx.execute(
+                        "INSERT INTO attempts (contact_id, number, started_at, started_unix, request, idempotency_key,
+                             outcome, call_id, error, updated_at, run_id, placed_with)
+                         SELECT contact_id, number, started_at, started_unix, request, idempotency_key,
+                             'dialed', ?2, ?3, ?4, run_id, id
+                         FROM attempts WHERE id = ?1",
+                        params![attempt_id, call_id, reason, stamp],
+                    )
+                    .map_err(db())?;
+                    tx.last_insert_rowid()
+                };
+                placed.push(Awaiting {
+                    attempt_id: id,
+                    call_id: call_id.clone(),
+                    phone: phone.clone(),
+                });
+            }
+        }
+        tx.commit().map_err(db())?;
+        Ok(placed)
     }
 
     /// Calls that have an id and no result.
     pub fn awaiting(&self) -> Result<Vec<Awaiting>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, call_id FROM attempts WHERE outcome = 'dialed' ORDER BY id")
+            .prepare(
+                "SELECT a.id, a.call_id, c.phone FROM attempts a JOIN contacts c ON c.id = a.contact_id
+                 WHERE a.outcome = 'dialed' ORDER BY a.id",
+            )
             .map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| {
                 Ok(Awaiting {
                     attempt_id: r.get(0)?,
                     call_id: r.get(1)?,
+                    phone: r.get(2)?,
                 })
             })
             .map_err(Error::state(&self.path))?;
@@ -1226,12 +1462,38 @@ impl Store {
                 params![attempt_id, r.state.as_str(), r.status_raw, r.duration_seconds, r.cost, r.transcript, crate::clock::now().as_second()],
             )
             .map_err(Error::state(&path))?;
-            tx.execute(
-                "UPDATE contacts SET state = ?2, reason = NULL, updated_at = ?3
-                 WHERE id = (SELECT contact_id FROM attempts WHERE id = ?1) AND state = 'dialed'",
-                params![attempt_id, r.state.as_str(), stamp],
-            )
-            .map_err(Error::state(&path))?;
+            // The contact takes its result once none of its calls awaits one: with several
+            // calls for one request, the one that got furthest (an answered call is never
+            // redialled because its twin went unanswered).
+            let outcomes: Vec<String> = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT o.outcome FROM attempts a JOIN attempts o
+                             ON o.id = coalesce(a.placed_with, a.id) OR o.placed_with = coalesce(a.placed_with, a.id)
+                         WHERE a.id = ?1",
+                    )
+                    .map_err(Error::state(&path))?;
+                let rows = stmt
+                    .query_map([attempt_id], |r| r.get(0))
+                    .map_err(Error::state(&path))?;
+                rows.collect::<rusqlite::Result<_>>()
+                    .map_err(Error::state(&path))?
+            };
+            let states: Vec<CallState> = outcomes
+                .iter()
+                .filter_map(|o| CallState::parse(o))
+                .collect();
+            if !states.contains(&CallState::Dialed) {
+                let state = CallState::furthest(&states).unwrap_or(r.state);
+                tx.execute(
+                    "UPDATE contacts SET state = ?2, updated_at = ?3,
+                         reason = CASE WHEN EXISTS (SELECT 1 FROM attempts WHERE placed_with IS NOT NULL
+                             AND contact_id = contacts.id) THEN reason END
+                     WHERE id = (SELECT contact_id FROM attempts WHERE id = ?1) AND state = 'dialed'",
+                    params![attempt_id, state.as_str(), stamp],
+                )
+                .map_err(Error::state(&path))?;
+            }
             set_tags(&tx, attempt_id, tags, &stamp).map_err(Error::state(&path))?;
             if self.outbox {
                 owe(&tx, attempt_id, "call.result", &stamp).map_err(Error::state(&path))?;
@@ -1262,18 +1524,26 @@ impl Store {
             .map_err(Error::state(&self.path))
     }
 
-    /// Records one delivery try: delivered, or failed and due again after a backoff that
-    /// doubles with every try (one second up to five minutes) from `now_unix`.
-    pub fn delivered(&mut self, id: i64, error: Option<&str>, now_unix: i64) -> Result<()> {
+    /// Records one delivery try: delivered, or failed and due again at `retry_at` (the CRM's
+    /// Retry-After), else after a backoff that doubles with every try (one second up to five
+    /// minutes) from `now_unix`.
+    pub fn delivered(
+        &mut self,
+        id: i64,
+        error: Option<&str>,
+        now_unix: i64,
+        retry_at: Option<i64>,
+    ) -> Result<()> {
         match error {
             None => self.conn.execute(
                 "UPDATE outbox SET tries = tries + 1, delivered_at = ?2, last_error = NULL WHERE id = ?1",
                 params![id, now()],
             ),
             Some(error) => self.conn.execute(
-                "UPDATE outbox SET tries = tries + 1, next_unix = ?2 + min(300, 1 << min(tries, 9)), last_error = ?3
+                "UPDATE outbox SET tries = tries + 1,
+                     next_unix = coalesce(?4, ?2 + min(300, 1 << min(tries, 9))), last_error = ?3
                  WHERE id = ?1",
-                params![id, now_unix, error],
+                params![id, now_unix, error, retry_at],
             ),
         }
         .map(drop)
@@ -1282,14 +1552,7 @@ impl Store {
 
     /// How many events the webhook is still owed.
     pub fn outbox_backlog(&self) -> Result<u64> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM outbox WHERE delivered_at IS NULL",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(self.err())
+        self.count("SELECT count(*) FROM outbox WHERE delivered_at IS NULL", [])
     }
 
     /// Computes the tags of every call with a transcript again (`stepcall retag`). Returns how

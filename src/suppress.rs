@@ -11,12 +11,12 @@ use std::path::Path;
 use crate::errors::{Error, Result};
 use crate::phone;
 
+/// The largest do-not-call list read: ten million numbers fit in it.
+const MAX_LIST_BYTES: u64 = 256 << 20;
+
 /// The normalised numbers on the list at `path`.
 pub fn read_list(path: &Path, phone_column: &str) -> Result<Vec<String>> {
-    let bytes = std::fs::read(path).map_err(|cause| Error::ReadFile {
-        path: path.to_path_buf(),
-        cause,
-    })?;
+    let bytes = crate::files::read_small(path, MAX_LIST_BYTES, "do-not-call list")?;
     // Saved from Excel like the contacts, so read in whatever encoding it came in.
     let encoding = match encoding_rs::Encoding::for_bom(&bytes) {
         Some((encoding, _)) => encoding,

@@ -5,6 +5,12 @@
 //! `{{ nmae }}` stops the campaign at `validate` instead of sending "Call  for Sunrise Dental" to
 //! a real person. Rendering is pure (no filters that reach outside), so `preview`, `validate` and
 //! `run` produce byte-identical requirements.
+//!
+//! Rendering is bounded: minijinja runs on fuel (a loop inside a loop stops at once), and the
+//! output is capped near `limits.max_requirement_chars`, so no template and no row can take
+//! unbounded time or memory. Errors come in two kinds: those of the template whatever the row
+//! (an unknown filter, test or function, running out of fuel), which stop the campaign, and
+//! those of one row (an operation its values do not allow, an empty or too long result).
 
 use std::collections::BTreeSet;
 
@@ -12,7 +18,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use minijinja::value::{Enumerator, Object, ObjectRepr};
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
 const NAME: &str = "user_requirement";
 /// The variable holding every column by its header.
@@ -22,19 +28,39 @@ pub struct Template {
     env: Environment<'static>,
     source: String,
     columns: RefCell<Option<Arc<Columns>>>,
+    max_chars: usize,
+}
+
+/// The engine's instructions one rendering may take: a template of text, columns, filters and
+/// a loop over a cell takes a few thousand; a loop inside a loop is stopped in milliseconds.
+const FUEL: u64 = 100_000;
+
+/// Why a row has no requirement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RenderError {
+    /// The template is wrong whatever the row: the campaign cannot run.
+    Template { message: String, help: &'static str },
+    /// This row: an operation its values do not allow, or an empty or too long result.
+    Row(String),
+    /// This row's result ran far past the limit: it was cut off, after costing its time and
+    /// memory (a value repeated millions of times).
+    Runaway(String),
 }
 
 impl Template {
-    /// Compiles `source`; the error text is minijinja's description of the syntax problem.
-    pub fn compile(source: &str) -> Result<Template, String> {
+    /// Compiles `source`, whose renderings may be at most `max_chars` characters long; the
+    /// error text is minijinja's description of the syntax problem.
+    pub fn compile(source: &str, max_chars: usize) -> Result<Template, String> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
         env.add_template_owned(NAME, source.to_string())
             .map_err(|e| describe(&e))?;
         Ok(Template {
             env,
             source: source.to_string(),
             columns: RefCell::new(None),
+            max_chars,
         })
     }
 
@@ -55,7 +81,7 @@ impl Template {
 
     /// Renders one contact: `columns` and `cells` are parallel. The result is trimmed; an empty
     /// result is an error, because an empty instruction would make the AI caller improvise.
-    pub fn render(&self, columns: &[String], cells: &[String]) -> Result<String, String> {
+    pub fn render(&self, columns: &[String], cells: &[String]) -> Result<String, RenderError> {
         let columns = self.columns_for(columns);
         let text = match columns
             .plain
@@ -65,21 +91,38 @@ impl Template {
             Some(text) => text,
             None => self.render_with_engine(columns, cells)?,
         };
-        finish(&text)
+        finish(&text, self.max_chars)
     }
 
     fn render_with_engine(
         &self,
         columns: Arc<Columns>,
         cells: &[String],
-    ) -> Result<String, String> {
+    ) -> Result<String, RenderError> {
         let row = Arc::new(Row {
             columns,
             cells: cells.to_vec(),
         });
-        let template = self.env.get_template(NAME).map_err(|e| describe(&e))?;
+        let template = self
+            .env
+            .get_template(NAME)
+            .map_err(|e| RenderError::Row(describe(&e)))?;
         let context = minijinja::Value::from_object(Context(row));
-        template.render(context).map_err(|e| describe(&e))
+        // Whitespace around the text is trimmed afterwards, so the cap leaves room for it.
+        let mut out = Capped {
+            text: Vec::new(),
+            cap: self.max_chars.saturating_mul(4).saturating_add(1 << 16),
+        };
+        match template.render_captured_to(context, &mut out) {
+            Ok(_) => String::from_utf8(out.text).map_err(|_| {
+                RenderError::Row("the template wrote something that is not text".into())
+            }),
+            Err(e) if e.kind() == ErrorKind::WriteFailure => Err(RenderError::Runaway(format!(
+                "the rendered user_requirement is far longer than the limit of {} characters (limits.max_requirement_chars)",
+                self.max_chars
+            ))),
+            Err(e) => Err(classify(&e)),
+        }
     }
 
     /// The header as the row objects share it, built once per list rather than once per row.
@@ -102,12 +145,66 @@ impl Template {
     }
 }
 
-fn finish(text: &str) -> Result<String, String> {
+fn finish(text: &str, max_chars: usize) -> Result<String, RenderError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("the rendered user_requirement is empty".to_string());
+        return Err(RenderError::Row(
+            "the rendered user_requirement is empty".to_string(),
+        ));
+    }
+    let chars = text.chars().count();
+    if chars > max_chars {
+        return Err(RenderError::Row(format!(
+            "the rendered user_requirement is {chars} characters long, over the limit of {max_chars} (limits.max_requirement_chars)"
+        )));
     }
     Ok(text.to_string())
+}
+
+/// An engine error as one of the two kinds.
+fn classify(e: &minijinja::Error) -> RenderError {
+    let help = match e.kind() {
+        ErrorKind::UnknownFilter | ErrorKind::UnknownTest => {
+            "use a filter or test minijinja has, e.g. `upper`, `lower`, `title`, `trim`, `default` (see https://docs.rs/minijinja/latest/minijinja/filters/)"
+        }
+        ErrorKind::UnknownFunction | ErrorKind::UnknownMethod | ErrorKind::UnknownBlock => {
+            "use only functions and methods minijinja has (see https://docs.rs/minijinja/latest/minijinja/functions/)"
+        }
+        ErrorKind::TooManyArguments | ErrorKind::MissingArgument => {
+            "give the filter or function the arguments it takes"
+        }
+        ErrorKind::OutOfFuel => {
+            "the template does too much work for one call (a loop inside a loop?): make it simpler"
+        }
+        ErrorKind::SyntaxError | ErrorKind::TemplateNotFound | ErrorKind::BadInclude => {
+            "fix the template"
+        }
+        _ => return RenderError::Row(describe(e)),
+    };
+    RenderError::Template {
+        message: describe(e),
+        help,
+    }
+}
+
+/// The output of one rendering, refused past `cap` bytes.
+struct Capped {
+    text: Vec<u8>,
+    cap: usize,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + buf.len() > self.cap {
+            return Err(std::io::Error::other("the rendered text is too long"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A list's header, its names in sorted order (the order `row` is iterated in), and the
@@ -266,8 +363,10 @@ fn describe(err: &minijinja::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Template, finish};
+    use super::{RenderError, Template, finish};
     use proptest::prelude::*;
+
+    const MAX: usize = crate::campaign::DEFAULT_MAX_REQUIREMENT_CHARS;
 
     fn cols(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
@@ -277,6 +376,7 @@ mod tests {
     fn variables_and_rendering() {
         let t = Template::compile(
             "Call {{ name }} about {{ date }}.{% for i in range(1) %}{% endfor %}\n",
+            MAX,
         )
         .unwrap();
         assert_eq!(
@@ -291,7 +391,7 @@ mod tests {
 
     #[test]
     fn chinese_headers_by_name_or_through_row() {
-        let t = Template::compile("请提醒{{ 姓名 }}，{{ row[\"预约 时间\"] }}").unwrap();
+        let t = Template::compile("请提醒{{ 姓名 }}，{{ row[\"预约 时间\"] }}", MAX).unwrap();
         assert_eq!(t.variables().into_iter().collect::<Vec<_>>(), ["姓名"]);
         let text = t
             .render(&cols(&["姓名", "预约 时间"]), &cols(&["王芳", "9点"]))
@@ -301,19 +401,75 @@ mod tests {
 
     #[test]
     fn empty_result_and_syntax_errors() {
-        let t = Template::compile("{{ note }}").unwrap();
-        assert!(t.render(&cols(&["note"]), &cols(&["  "])).is_err());
-        assert!(Template::compile("Call {{ name").is_err());
+        let t = Template::compile("{{ note }}", MAX).unwrap();
+        assert_eq!(
+            t.render(&cols(&["note"]), &cols(&["  "])),
+            Err(RenderError::Row(
+                "the rendered user_requirement is empty".into()
+            ))
+        );
+        match Template::compile("Call {{ name", MAX) {
+            Err(syntax) => assert!(syntax.contains("syntax error"), "{syntax}"),
+            Ok(_) => panic!("an unclosed tag compiled"),
+        }
+    }
+
+    #[test]
+    fn an_unknown_filter_is_the_templates_fault_and_named() {
+        let t = Template::compile("Call {{ name|uppercase }}", MAX).unwrap();
+        match t.render(&cols(&["name"]), &cols(&["王芳"])) {
+            Err(RenderError::Template { message, .. }) => {
+                assert!(message.contains("uppercase"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // An operation the row's value does not allow is the row's.
+        let t = Template::compile("{{ n|int + 1 }} {{ n * n }}", MAX).unwrap();
+        assert!(matches!(
+            t.render(&cols(&["n"]), &cols(&["x"])),
+            Err(RenderError::Row(_))
+        ));
+    }
+
+    #[test]
+    fn work_and_length_are_bounded() {
+        let nested = Template::compile(
+            "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}x",
+            MAX,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            nested.render(&[], &[]),
+            Err(RenderError::Template { .. })
+        ));
+        // Fuel, not the clock, stops it: a hundred million iterations would take minutes.
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        let long = Template::compile("{{ 'x' * 2001 }}", MAX).unwrap();
+        match long.render(&[], &[]) {
+            Err(RenderError::Row(reason)) => assert!(
+                reason.contains("2001 characters") && reason.contains("max_requirement_chars"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let huge = Template::compile("{{ 'x' * 50000000 }}", MAX).unwrap();
+        assert!(matches!(
+            huge.render(&[], &[]),
+            Err(RenderError::Runaway(_))
+        ));
+        let fits = Template::compile("{{ 'x' * 2000 }}", MAX).unwrap();
+        assert_eq!(fits.render(&[], &[]).map(|t| t.len()), Ok(2000));
     }
 
     #[test]
     fn a_template_of_text_and_columns_takes_the_plain_path() {
-        let t = Template::compile("请致电{{ name }}，提醒其{{日期}}的预约。{ }").unwrap();
+        let t = Template::compile("请致电{{ name }}，提醒其{{日期}}的预约。{ }", MAX).unwrap();
         let columns = cols(&["name", "日期"]);
         assert!(t.columns_for(&columns).plain.is_some());
         let text = t.render(&columns, &cols(&["王芳", "12月1日"])).unwrap();
         assert_eq!(text, "请致电王芳，提醒其12月1日的预约。{ }");
-        let engine = Template::compile("{{ name }}{% if true %}!{% endif %}").unwrap();
+        let engine = Template::compile("{{ name }}{% if true %}!{% endif %}", MAX).unwrap();
         assert!(engine.columns_for(&columns).plain.is_none());
     }
 
@@ -352,11 +508,11 @@ mod tests {
             cells in proptest::collection::vec("[ a-z请{}%#\n]{0,6}", 4),
         ) {
             let source = fragments.concat();
-            let Ok(t) = Template::compile(&source) else { return Ok(()) };
+            let Ok(t) = Template::compile(&source, MAX) else { return Ok(()) };
             let columns = cols(&["name", "姓名", "x_1", "true"]);
             let engine = t
                 .render_with_engine(t.columns_for(&columns), &cells)
-                .and_then(|text| finish(&text));
+                .and_then(|text| finish(&text, MAX));
             prop_assert_eq!(t.render(&columns, &cells), engine, "template {:?}", source);
         }
     }

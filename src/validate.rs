@@ -74,11 +74,13 @@ pub fn validate(campaign: &Campaign, invalid_out: Option<&Path>) -> Result<Valid
                     v.suppressed += 1;
                 }
             }
-            Verdict::Invalid { reason } => {
+            Verdict::Invalid { reason, .. } => {
                 v.invalid += 1;
                 let kind = kind_of(&reason);
                 let column = match kind {
-                    "empty requirement" | "template error" => "user_requirement".to_string(),
+                    "empty requirement" | "requirement too long" | "template error" => {
+                        "user_requirement".to_string()
+                    }
                     "ragged row" | "cell too long" => "-".to_string(),
                     _ => campaign.phone_column.clone(),
                 };
@@ -113,6 +115,7 @@ fn kind_of(reason: &str) -> &'static str {
     let r = reason.to_lowercase();
     [
         ("rendered user_requirement is empty", "empty requirement"),
+        ("limits.max_requirement_chars", "requirement too long"),
         ("scientific notation", "scientific notation"),
         ("several numbers", "several numbers in one cell"),
         ("extension", "extension"),
@@ -193,7 +196,7 @@ fn write_rejected(
             }
         }
     };
-    let mut file = std::fs::File::create(path).map_err(write_err)?;
+    let mut file = crate::files::create_private(path).map_err(write_err)?;
     file.write_all(&bytes).map_err(write_err)
 }
 

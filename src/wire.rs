@@ -6,6 +6,8 @@
 //! the top level or under `data`; a record may be at the top level or under `data`. What is
 //! strict is everything that decides whether a person may be rung again; that lives in `client`.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -55,22 +57,39 @@ pub fn error_message(answer: &Value) -> Option<String> {
         .or_else(|| answer.get("error").and_then(text))
 }
 
-/// The first call id in an `initiate_call` answer, wherever the provider put it.
-pub fn call_id(answer: &Value) -> Option<String> {
-    fn in_object(o: &Value) -> Option<String> {
-        let first = match o.get("call_ids") {
-            Some(Value::Array(ids)) => ids.first().and_then(id_text),
-            Some(Value::String(ids)) => ids
+/// Every call id in an `initiate_call` answer, each once, wherever the provider put it.
+///
+/// `call_ids` holds one id per call placed, so every id in it counts (at the top level and
+/// under `data`): two ids for one number are two calls, and both are kept. Without it, `call_id`
+/// and then `provider_call_id` name the one call (top level first, then `data`); they are two
+/// names a provider may use for the same id, not two calls.
+pub fn call_ids(answer: &Value) -> Vec<String> {
+    let scopes = [Some(answer), answer.get("data")];
+    let mut ids: Vec<String> = Vec::new();
+    for o in scopes.into_iter().flatten() {
+        let listed: Vec<String> = match o.get("call_ids") {
+            Some(Value::Array(list)) => list.iter().filter_map(id_text).collect(),
+            Some(Value::String(list)) => list
                 .split(',')
-                .next()
-                .and_then(|s| id_text(&Value::String(s.to_string()))),
-            _ => None,
+                .filter_map(|s| id_text(&Value::String(s.to_string())))
+                .collect(),
+            _ => Vec::new(),
         };
-        first
-            .or_else(|| o.get("call_id").and_then(id_text))
-            .or_else(|| o.get("provider_call_id").and_then(id_text))
+        for id in listed {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
     }
-    in_object(answer).or_else(|| answer.get("data").and_then(in_object))
+    if ids.is_empty() {
+        let single = scopes.into_iter().flatten().find_map(|o| {
+            o.get("call_id")
+                .and_then(id_text)
+                .or_else(|| o.get("provider_call_id").and_then(id_text))
+        });
+        ids.extend(single);
+    }
+    ids
 }
 
 fn id_text(v: &Value) -> Option<String> {
@@ -105,16 +124,37 @@ pub struct CallResult {
     pub transcript: String,
 }
 
-pub fn record(answer: &Value) -> Record {
-    let holder = [
-        Some(answer),
-        answer.get("data"),
-        answer.get("data").and_then(|d| d.get(0)),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|o| has_result_fields(o));
-    let Some(o) = holder else {
+/// How a `call_status` value reads: a result, or a call still going on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mapped {
+    Final(CallState),
+    InProgress,
+}
+
+/// The campaign's own words for statuses (`status_map:`), consulted before the built-in table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusMap(HashMap<String, Mapped>);
+
+impl StatusMap {
+    pub fn new(entries: impl IntoIterator<Item = (String, Mapped)>) -> StatusMap {
+        StatusMap(
+            entries
+                .into_iter()
+                .map(|(raw, mapped)| (status_key(&raw), mapped))
+                .collect(),
+        )
+    }
+}
+
+/// A status as both tables key it: trimmed, lower case, spaces and dashes as `_`.
+pub fn status_key(raw: &str) -> String {
+    raw.trim().to_lowercase().replace([' ', '-'], "_")
+}
+
+/// Reads a `search_callinfo` answer, mapping its status through `map` and then the built-in
+/// table (see the README's "Call statuses").
+pub fn record(answer: &Value, map: &StatusMap) -> Record {
+    let Some(o) = result_holder(answer) else {
         return Record::NotReady;
     };
     let status_raw = o.get("call_status").map(scalar_text).unwrap_or_default();
@@ -123,7 +163,8 @@ pub fn record(answer: &Value) -> Record {
         .or_else(|| o.get("duration"))
         .and_then(number)
         .map(|d| d.round() as i64);
-    let state = match map_status(&status_raw) {
+    let key = status_key(&status_raw);
+    let state = match map.0.get(&key).copied().or_else(|| map_status(&key)) {
         Some(Mapped::Final(state)) => state,
         Some(Mapped::InProgress) => return Record::InProgress { status_raw },
         // A status nobody documented: a duration says the call is over, its absence that it may
@@ -140,6 +181,54 @@ pub fn record(answer: &Value) -> Record {
     })
 }
 
+/// The object of an answer that holds the result fields: the answer itself, its `data`, or
+/// the first element of a `data` list.
+fn result_holder(answer: &Value) -> Option<&Value> {
+    [
+        Some(answer),
+        answer.get("data"),
+        answer.get("data").and_then(|d| d.get(0)),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|o| has_result_fields(o))
+}
+
+/// Whether a `search_callinfo` answer is about another call than `call_id` (to the number
+/// `phone`), and if so which: a `call_id` naming another call, or `phones` naming only other
+/// numbers, means its result must not be applied to this call. An answer that does not say, or
+/// writes the number in a way that cannot be read (masked digits), is taken as it comes.
+pub fn about_other_call(answer: &Value, call_id: &str, phone: Option<&str>) -> Option<String> {
+    let holder = result_holder(answer);
+    let scopes = [holder, Some(answer), answer.get("data")];
+    for o in scopes.into_iter().flatten() {
+        if let Some(other) = o.get("call_id").and_then(id_text)
+            && other != call_id
+        {
+            return Some(format!(
+                "the provider answered about call {other}, not {call_id}"
+            ));
+        }
+    }
+    let phone = phone?;
+    let phones = [holder, Some(answer)]
+        .into_iter()
+        .flatten()
+        .find_map(|o| o.get("phones").or_else(|| o.get("phone")))
+        .map(scalar_text)?;
+    let readable: Vec<String> = phones
+        .split(',')
+        .filter_map(|p| crate::phone::normalize(p).ok())
+        .collect();
+    (!readable.is_empty() && !readable.iter().any(|p| p == phone)).then(|| {
+        format!(
+            "the provider answered about the number {}, not {}",
+            crate::dialer::mask(&readable[0]),
+            crate::dialer::mask(phone)
+        )
+    })
+}
+
 fn has_result_fields(o: &Value) -> bool {
     let present = |k: &str| {
         o.get(k)
@@ -151,26 +240,33 @@ fn has_result_fields(o: &Value) -> bool {
         || present("call_content")
 }
 
-enum Mapped {
-    Final(CallState),
-    InProgress,
-}
-
-fn map_status(raw: &str) -> Option<Mapped> {
-    let key = raw.trim().to_lowercase().replace([' ', '-'], "_");
-    let state = match key.as_str() {
+/// The built-in status table, over keys made by `status_key`. Carriers' final words (switched
+/// off, suspended, no such number, unreachable, declined, hung up, ended, busy) come without a
+/// duration and are results all the same; the README lists the table.
+fn map_status(key: &str) -> Option<Mapped> {
+    let state = match key {
         "completed" | "complete" | "answered" | "connected" | "success" | "succeeded"
-        | "finished" | "ended" | "已接通" | "接通" | "已完成" | "通话完成" | "已接听" => {
-            CallState::Answered
-        }
+        | "finished" | "ended" | "已接通" | "接通" | "已完成" | "通话完成" | "已接听" | "接听"
+        | "通话结束" | "已结束" | "结束" | "正常结束" | "已挂断" | "挂断" | "已挂机" | "挂机"
+        | "用户挂断" | "对方挂断" => CallState::Answered,
         "no_answer" | "noanswer" | "not_answered" | "unanswered" | "missed" | "timeout"
-        | "未接听" | "无人接听" | "未接通" | "无应答" => CallState::NoAnswer,
-        "busy" | "user_busy" | "占线" | "忙线" | "用户忙" => CallState::Busy,
-        "failed" | "failure" | "error" | "invalid_number" | "失败" | "呼叫失败" | "空号"
-        | "停机" => CallState::Failed,
-        "rejected" | "refused" | "declined" | "拒接" | "拒绝" | "被拒" => CallState::Rejected,
+        | "未接听" | "无人接听" | "未接通" | "无应答" | "无人应答" | "未接" | "振铃未接"
+        | "响铃未接" => CallState::NoAnswer,
+        "busy" | "user_busy" | "占线" | "忙线" | "用户忙" | "用户正忙" | "正在通话中" => {
+            CallState::Busy
+        }
+        "failed" | "failure" | "error" | "invalid_number" | "unreachable" | "powered_off"
+        | "switched_off" | "out_of_service" | "suspended" | "失败" | "呼叫失败" | "外呼失败"
+        | "拨打失败" | "空号" | "号码不存在" | "号码错误" | "停机" | "已停机" | "欠费停机"
+        | "关机" | "已关机" | "无法接通" | "暂时无法接通" | "不在服务区" => {
+            CallState::Failed
+        }
+        "rejected" | "refused" | "declined" | "拒接" | "拒绝" | "被拒" | "用户拒接" | "拒听" => {
+            CallState::Rejected
+        }
         "calling" | "ringing" | "in_progress" | "inprogress" | "pending" | "queued"
-        | "initiated" | "dialing" | "呼叫中" | "通话中" | "振铃中" | "排队中" => {
+        | "initiated" | "dialing" | "呼叫中" | "通话中" | "振铃中" | "排队中" | "拨号中"
+        | "外呼中" | "等待中" => {
             return Some(Mapped::InProgress);
         }
         _ => return None,
@@ -241,21 +337,89 @@ mod tests {
             json!({"success": true, "call_ids": ["a1"]}),
             json!({"success": true, "call_id": "a1"}),
             json!({"success": true, "provider_call_id": "a1"}),
-            json!({"success": true, "data": {"call_ids": ["a1", "b2"]}}),
+            json!({"success": true, "data": {"call_ids": ["a1"]}}),
             json!({"success": true, "data": {"call_id": "a1"}}),
             json!({"success": true, "data": {"provider_call_id": "a1"}}),
+            json!({"success": true, "call_id": "a1", "provider_call_id": "p9"}),
+            json!({"success": false, "message": "请求过于频繁", "call_ids": "a1"}),
         ] {
-            assert_eq!(call_id(&answer).as_deref(), Some("a1"), "{answer}");
+            assert_eq!(call_ids(&answer), ["a1"], "{answer}");
         }
-        assert_eq!(call_id(&json!({"success": true, "call_ids": []})), None);
+        assert!(call_ids(&json!({"success": true, "call_ids": []})).is_empty());
         assert_eq!(
-            call_id(&json!({"success": true, "call_id": "x", "data": {"call_id": "y"}})).as_deref(),
-            Some("x")
+            call_ids(&json!({"success": true, "call_id": "x", "data": {"call_id": "y"}})),
+            ["x"]
+        );
+        // One id per call placed: every one of them counts.
+        assert_eq!(
+            call_ids(&json!({"call_ids": ["a", "b"], "data": {"call_ids": ["b", "c"]}})),
+            ["a", "b", "c"]
         );
     }
 
     #[test]
+    fn a_record_about_another_call_is_recognised() {
+        let mine =
+            json!({"call_id": "c1", "phones": "+86 138-0013-8000", "call_status": "completed"});
+        assert_eq!(about_other_call(&mine, "c1", Some("13800138000")), None);
+        let other = json!({"data": {"call_id": "c2", "call_status": "completed"}});
+        assert!(about_other_call(&other, "c1", Some("13800138000")).is_some());
+        let number = json!({"call_status": "completed", "phones": "13900139000"});
+        assert!(about_other_call(&number, "c1", Some("13800138000")).is_some());
+        // A masked number says nothing either way.
+        let masked = json!({"call_status": "completed", "phones": "139****9000"});
+        assert_eq!(about_other_call(&masked, "c1", Some("13800138000")), None);
+    }
+
+    #[test]
+    fn carrier_words_are_results_and_the_campaign_has_the_last_word() {
+        let none = StatusMap::default();
+        for (word, state) in [
+            ("关机", CallState::Failed),
+            ("停机", CallState::Failed),
+            ("空号", CallState::Failed),
+            ("无法接通", CallState::Failed),
+            ("呼叫失败", CallState::Failed),
+            ("拒接", CallState::Rejected),
+            ("已挂断", CallState::Answered),
+            ("通话结束", CallState::Answered),
+            ("用户忙", CallState::Busy),
+        ] {
+            match record(&json!({"call_status": word}), &none) {
+                Record::Final(r) => assert_eq!(r.state, state, "{word}"),
+                other => panic!("{word}: {other:?}"),
+            }
+        }
+        let map = StatusMap::new([
+            ("通话结束".to_string(), Mapped::Final(CallState::NoAnswer)),
+            ("Sent To Carrier".to_string(), Mapped::InProgress),
+            ("转人工".to_string(), Mapped::Final(CallState::Answered)),
+        ]);
+        let state = |word: &str| match record(&json!({"call_status": word}), &map) {
+            Record::Final(r) => Some(r.state),
+            _ => None,
+        };
+        assert_eq!(state("通话结束"), Some(CallState::NoAnswer));
+        assert_eq!(state("转人工"), Some(CallState::Answered));
+        assert_eq!(state("sent-to-carrier"), None);
+        // Unmapped: a duration makes it a result, its absence means keep asking.
+        assert_eq!(state("外星"), None);
+        assert!(matches!(
+            record(
+                &json!({"call_status": "外星", "duration_seconds": 3}),
+                &none
+            ),
+            Record::Final(CallResult {
+                state: CallState::Unknown,
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn records_are_read_leniently() {
+        let none = StatusMap::default();
+        let record = |answer: &Value| record(answer, &none);
         assert_eq!(record(&json!({"success": true})), Record::NotReady);
         assert_eq!(
             record(&json!({"success": true, "duration_seconds": null})),

@@ -14,7 +14,7 @@ use stepcall::errors::Error;
 use stepcall::secrets::ApiKey;
 use stepcall::wire::{INITIATE_PATH, InitiateRequest};
 
-use crate::harness::{Workspace, assert_exit, bin, text};
+use crate::harness::{Workspace, assert_exit, text};
 
 /// Serves `status`, `headers` and `body` for every initiate_call; returns the base URL.
 async fn serve(
@@ -35,10 +35,7 @@ async fn serve(
         }
     };
     let app = Router::new().route(INITIATE_PATH, post(answer));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+    crate::harness::serve(app).await
 }
 
 fn request() -> InitiateRequest {
@@ -75,9 +72,56 @@ async fn call_ids_call_id_and_provider_call_id_at_top_level_and_under_data() {
         json!({"success": true, "call_ids": ["id-1"], "message": "placed; remaining balance 9.50"}),
     ] {
         match answer(200, body.clone()).await {
-            Dial::Accepted { call_id, .. } => assert_eq!(call_id, "id-1", "{body}"),
+            Dial::Accepted { call_ids, .. } => assert_eq!(call_ids, ["id-1"], "{body}"),
             other => panic!("{body} was read as {other:?}"),
         }
+    }
+}
+
+/// A call id anywhere in an answer means the call was placed, whatever the status, `success`
+/// and message say: the contact must never be sent again.
+#[tokio::test]
+async fn a_call_id_wins_over_every_status_and_message() {
+    for (status, body) in [
+        (
+            429,
+            json!({"success": false, "message": "too many requests", "call_ids": ["id-1"]}),
+        ),
+        (
+            200,
+            json!({"success": false, "message": "请求过于频繁", "call_id": "id-1"}),
+        ),
+        (
+            200,
+            json!({"success": false, "message": "请求过于频繁", "data": {"call_ids": ["id-1"]}}),
+        ),
+        (
+            400,
+            json!({"success": false, "message": "该号码呼叫过于频繁", "provider_call_id": "id-1"}),
+        ),
+        (
+            500,
+            json!({"success": false, "message": "internal error", "call_ids": ["id-1"]}),
+        ),
+        (503, json!({"success": false, "data": {"call_id": "id-1"}})),
+    ] {
+        match answer(status, body.clone()).await {
+            Dial::Accepted { call_ids, .. } => assert_eq!(call_ids, ["id-1"], "{status} {body}"),
+            other => panic!("HTTP {status} {body} was read as {other:?}"),
+        }
+    }
+    match answer(429, json!({"call_ids": ["id-1"]})).await {
+        Dial::Accepted { slow_down, .. } => {
+            assert!(
+                slow_down.is_some(),
+                "a 429 slows the dialing down even when it placed the call"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match answer(200, json!({"success": true, "call_ids": ["a", "b"]})).await {
+        Dial::Accepted { call_ids, .. } => assert_eq!(call_ids, ["a", "b"], "both calls are kept"),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -126,6 +170,21 @@ async fn anything_that_may_have_reached_the_provider_is_uncertain() {
         (200, "{not json".into()),
         (200, json!({"success": true, "message": "ok"}).to_string()),
         (200, "x".repeat(2 << 20)),
+        // Whatever the words of a 2xx without a call id say, the call may have been placed.
+        (
+            200,
+            json!({"success": false, "message": "请求过于频繁"}).to_string(),
+        ),
+        (
+            200,
+            json!({"success": false, "message": "Too many requests, slow down"}).to_string(),
+        ),
+        (
+            200,
+            json!({"success": false, "message": "number is blocked"}).to_string(),
+        ),
+        // A 429 whose answer could not be read may have held a call id.
+        (429, "y".repeat(2 << 20)),
     ];
     for (status, body) in cases {
         let url = serve(status, &[], body.clone(), Duration::ZERO).await;
@@ -152,19 +211,19 @@ async fn anything_that_may_have_reached_the_provider_is_uncertain() {
     );
 }
 
+/// A 4xx saying the number is called too often placed nothing, and concerns that number only.
 #[tokio::test]
-async fn a_rate_limit_in_words_is_a_refusal_whatever_the_status() {
-    for (status, body) in [
-        (
-            200,
-            json!({"success": false, "message": "Too many requests, slow down"}),
-        ),
-        (400, json!({"success": false, "message": "请求过于频繁"})),
+async fn a_per_number_throttle_holds_back_that_number_only() {
+    for body in [
+        json!({"success": false, "message": "该号码呼叫过于频繁"}),
+        json!({"success": false, "message": "呼叫频次超限"}),
+        json!({"success": false, "message": "请求过于频繁"}),
+        json!({"success": false, "message": "this number is called too often"}),
     ] {
-        let got = answer(status, body.clone()).await;
+        let got = answer(400, body.clone()).await;
         assert!(
-            matches!(got, Dial::NotSent { .. }),
-            "{status} {body} read as {got:?}"
+            matches!(got, Dial::Throttled { .. }),
+            "400 {body} read as {got:?}"
         );
     }
 }
@@ -180,10 +239,6 @@ async fn refusals_are_rejected_and_account_problems_are_fatal() {
             400,
             json!({"success": false, "message": "insufficient parameters"}),
         ),
-        (
-            200,
-            json!({"success": false, "message": "number is blocked"}),
-        ),
     ];
     for (status, body) in rejected {
         let got = answer(status, body.clone()).await;
@@ -198,40 +253,40 @@ async fn refusals_are_rejected_and_account_problems_are_fatal() {
         (426, json!({"success": false}), 76),
         (402, json!({"success": false}), 69),
         (400, json!({"success": false, "message": "余额不足"}), 69),
-        (
-            200,
-            json!({"success": false, "message": "insufficient balance"}),
-            69,
-        ),
         (404, json!({"detail": "Not Found"}), 78),
         (
-            200,
-            json!({"success": false, "message": "Invalid API key"}),
-            77,
-        ),
-        (
             403,
             json!({"success": false, "message": "insufficient balance"}),
             69,
         ),
-        (500, json!({"success": false, "message": "余额不足"}), 69),
-        (
-            200,
-            json!({"success": false, "message": "Invalid API key"}),
-            77,
-        ),
-        (
-            403,
-            json!({"success": false, "message": "insufficient balance"}),
-            69,
-        ),
-        (500, json!({"success": false, "message": "余额不足"}), 69),
     ];
     for (status, body, code) in fatal {
         match answer(status, body.clone()).await {
             Dial::Fatal { error, .. } => {
                 assert_eq!(error.exit_code(), code, "{status} {body}: {error}")
             }
+            other => panic!("{status} {body} read as {other:?}"),
+        }
+    }
+    // Behind a 2xx or a 5xx the same words stop the run, but the call may have been placed.
+    let uncertain_and_fatal = [
+        (
+            200,
+            json!({"success": false, "message": "insufficient balance"}),
+            69,
+        ),
+        (
+            200,
+            json!({"success": false, "message": "Invalid API key"}),
+            77,
+        ),
+        (500, json!({"success": false, "message": "余额不足"}), 69),
+    ];
+    for (status, body, code) in uncertain_and_fatal {
+        match answer(status, body.clone()).await {
+            Dial::Uncertain {
+                stop: Some(error), ..
+            } => assert_eq!(error.exit_code(), code, "{status} {body}: {error}"),
             other => panic!("{status} {body} read as {other:?}"),
         }
     }
@@ -250,6 +305,33 @@ async fn a_key_echoed_by_the_provider_is_blanked_before_anyone_sees_it() {
             assert!(!answer.unwrap().body.contains("k3y"));
         }
         other => panic!("{other:?}"),
+    }
+    // The same key in the forms JSON may escape it: unicode escapes, an escaped slash, and
+    // inside JSON held in a string. The message read from such an answer must not hold it
+    // either.
+    for body in [
+        r#"{"success": false, "message": "unknown key aicall\u005fk3y\u005ffor\u005ftests"}"#.to_string(),
+        r#"{"success": false, "message": "bad \u0061icall_k3y_for_tests"}"#.to_string(),
+        json!({"success": false, "message": "denied",
+            "provider_response": json!({"echo": "aicall_k3y_for_tests"}).to_string().replace('_', "\\u005f")})
+        .to_string(),
+    ] {
+        let url = serve(401, &[], body.clone(), Duration::ZERO).await;
+        match dial(&url, Duration::from_secs(5)).await {
+            Dial::Fatal { error, answer } => {
+                let stored = answer.unwrap().body;
+                let decoded = serde_json::from_str::<serde_json::Value>(&stored).unwrap();
+                let deep = decoded["provider_response"]
+                    .as_str()
+                    .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                for text in [error.to_string(), stored.clone(), decoded.to_string(), deep] {
+                    assert!(!text.contains("k3y"), "{body} left the key in {text}");
+                }
+            }
+            other => panic!("{body}: {other:?}"),
+        }
     }
 }
 
@@ -294,9 +376,7 @@ async fn flaky(status: u16, message: &'static str) -> Flaky {
     let app = Router::new()
         .route(INITIATE_PATH, post(initiate))
         .route(stepcall::wire::SEARCH_PATH, post(search));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = crate::harness::serve(app).await;
     Flaky {
         url,
         fixed,
@@ -319,19 +399,7 @@ async fn fatal_answers_stop_the_run_and_the_next_run_resumes() {
         let ws = Workspace::new();
         let phones = ws.contacts(30);
         let campaign = ws.campaign("");
-        let (url, home, c) = (
-            provider.url.clone(),
-            ws.dir.path().to_path_buf(),
-            campaign.clone(),
-        );
-        let run = move || {
-            bin()
-                .args(["run", c.to_str().unwrap(), "--base-url", &url])
-                .env("STEPONEAI_API_KEY", "k")
-                .env("HOME", &home)
-                .output()
-                .unwrap()
-        };
+        let run = crate::harness::runner(&provider.url, ws.dir.path(), &campaign, "k");
         let first = run.clone();
         let out = tokio::task::spawn_blocking(first).await.unwrap();
         assert_exit(&out, code);

@@ -213,7 +213,7 @@ fn first_import_under_way(ws: &Workspace, sim: &Sim, rows: usize) -> (Child, Str
     (child, campaign)
 }
 
-/// Whether a first import is under way in `db`: the schema is complete (`user_version` 5, in
+/// Whether a first import is under way in `db`: the schema is complete (`user_version`, in
 /// the header), the file is in rollback-journal mode (format bytes 1, 1; WAL writes 2, 2) and
 /// the journal is there. A new database also has a journal for a moment while it is being
 /// created, before it has any schema.
@@ -223,6 +223,6 @@ fn importing(db: &std::path::Path, journal: &std::path::Path) -> bool {
     let read = std::fs::File::open(db).and_then(|mut f| f.read_exact(&mut header));
     read.is_ok()
         && header[18..20] == [1, 1]
-        && header[60..64] == 5u32.to_be_bytes()
+        && header[60..64] == (stepcall::store::SCHEMA_VERSION as u32).to_be_bytes()
         && journal.exists()
 }

@@ -168,8 +168,18 @@ impl Workspace {
         phones
     }
 
+    /// `stepcall args…` with the test key, against `sim`, started and left running, its
+    /// output piped.
+    pub fn spawn(&self, sim: &Sim, args: &[&str]) -> Child {
+        self.against(sim, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// `stepcall args…` with the test key, against `sim`.
-    fn against(&self, sim: &Sim, args: &[&str]) -> Command {
+    pub fn against(&self, sim: &Sim, args: &[&str]) -> Command {
         let mut cmd = bin();
         cmd.args(args)
             .arg("--base-url")
@@ -219,6 +229,38 @@ impl Workspace {
     }
 }
 
+/// A `stepcall run <campaign>` against the provider at `url`, as a closure that can be handed
+/// to another thread and called again (each call one run, the way cron fires).
+pub fn runner(
+    url: &str,
+    home: &Path,
+    campaign: &Path,
+    key: &str,
+) -> impl Fn() -> Output + Clone + Send + 'static {
+    let (url, home, campaign, key) = (
+        url.to_string(),
+        home.to_path_buf(),
+        campaign.to_path_buf(),
+        key.to_string(),
+    );
+    move || {
+        bin()
+            .args(["run", campaign.to_str().unwrap(), "--base-url", &url])
+            .env("STEPONEAI_API_KEY", &key)
+            .env("HOME", &home)
+            .output()
+            .unwrap()
+    }
+}
+
+/// Serves `app` on a free loopback port, in the current runtime; returns its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
 /// Export rows by their phone cell, duplicate rows left out.
 pub fn by_phone(export: &[HashMap<String, String>]) -> HashMap<&str, &HashMap<String, String>> {
     export
@@ -263,4 +305,73 @@ pub fn assert_exit(out: &Output, code: i32) {
         text(&out.stdout),
         text(&out.stderr)
     );
+}
+
+/// A minimal .xlsx with one sheet of `cells` (the `<row>` elements of its `sheetData`).
+/// `extra` adds parts as (name, body), and `("dimension", "A1:C9")` the sheet's declared range.
+pub fn write_xlsx(path: &Path, sheet_name: &str, cells: &str, extra: &[(&str, &str)]) {
+    use std::io::Write;
+    let dimension = extra
+        .iter()
+        .find(|(name, _)| *name == "dimension")
+        .map_or(String::new(), |(_, d)| format!(r#"<dimension ref="{d}"/>"#));
+    let files = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.to_string(),
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_string(),
+        ),
+        (
+            "xl/workbook.xml",
+            format!(r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="{sheet_name}" sheetId="1" r:id="rId1"/></sheets></workbook>"#),
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_string(),
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            format!(r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{dimension}<sheetData>{cells}</sheetData></worksheet>"#),
+        ),
+    ];
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let more = extra
+        .iter()
+        .filter(|(name, _)| *name != "dimension")
+        .map(|(name, body)| (*name, body.to_string()));
+    for (name, body) in files.into_iter().chain(more) {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(body.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// Patches the sizes a zip declares for its entry `name` to `size`: what a zip bomb declares
+/// (and, for the zip reader, the bound it holds the entry to).
+pub fn declare_size(path: &Path, name: &str, size: u32) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let needle = name.as_bytes();
+    let mut patched = 0;
+    for (signature, size_at, name_at) in [
+        (&[0x50u8, 0x4b, 0x03, 0x04], 22, 30), // local header
+        (&[0x50, 0x4b, 0x01, 0x02], 24, 46),   // central directory
+    ] {
+        let mut i = 0;
+        while i + name_at + needle.len() <= bytes.len() {
+            if &bytes[i..i + 4] == signature
+                && &bytes[i + name_at..i + name_at + needle.len()] == needle
+            {
+                bytes[i + size_at..i + size_at + 4].copy_from_slice(&size.to_le_bytes());
+                patched += 1;
+            }
+            i += 1;
+        }
+    }
+    assert_eq!(patched, 2);
+    std::fs::write(path, bytes).unwrap();
 }

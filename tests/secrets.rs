@@ -89,3 +89,86 @@ fn a_secrets_file_readable_by_others_draws_a_warning() {
     let out = ws.stepcall(&["call", "13800138001", "Say hello", "--base-url", &sim.url]);
     assert!(!text(&out.stderr).contains("can be read by other users"));
 }
+
+/// What stepcall writes holds personal data and transcripts: exports, the report and the
+/// rejected rows are readable by their owner only, like the database, whatever the umask.
+#[test]
+fn exports_the_report_and_rejected_rows_are_created_private() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(3);
+    let campaign = ws.campaign("");
+    let campaign = campaign.to_str().unwrap();
+    assert_exit(&ws.run(&sim, &["run", campaign]), 0);
+    // A file already there, open to all, is replaced by a private one.
+    ws.write("results.csv", "old");
+    std::fs::set_permissions(
+        ws.path("results.csv"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let outputs = [
+        (vec!["export", campaign, "-o"], "results.csv"),
+        (
+            vec!["export", campaign, "--format", "jsonl", "-o"],
+            "results.jsonl",
+        ),
+        (vec!["report", campaign, "-o"], "report.html"),
+        (vec!["validate", campaign, "--invalid-out"], "bad.csv"),
+    ];
+    for (args, file) in outputs {
+        let path = ws.path(file);
+        let out = bin()
+            .args(&args)
+            .arg(&path)
+            .env("HOME", ws.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code().is_some_and(|c| c == 0 || c == 4),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file} is mode {mode:o}");
+    }
+    let db = std::fs::metadata(ws.path("campaign.db")).unwrap();
+    assert_eq!(db.permissions().mode() & 0o777, 0o600);
+}
+
+/// A stepcall process is not dumpable: no core file holds the key, and other processes of the
+/// same user cannot read its memory. The kernel shows it: the /proc files of a process that is
+/// not dumpable belong to root, whoever runs it.
+#[test]
+fn the_process_is_not_dumpable() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: running stepcall as another user needs root");
+        return;
+    }
+    let mut child = bin()
+        .args(["sim", "--addr", "127.0.0.1:0"])
+        .uid(65534)
+        .gid(65534)
+        .current_dir("/")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening"), "{line}");
+    let owner = std::fs::metadata(format!("/proc/{}/status", child.id()))
+        .unwrap()
+        .uid();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        owner, 0,
+        "a dumpable process's /proc files belong to its user (65534)"
+    );
+}

@@ -1,24 +1,12 @@
 //! Ctrl-C, SIGTERM and a second run started while the first still goes on.
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::harness::{KEY, Sim, Workspace, assert_exit, bin, text};
+use crate::harness::{Sim, Workspace, assert_exit, text};
 
 fn spawn_run(ws: &Workspace, sim: &Sim) -> Child {
-    bin()
-        .args([
-            "run",
-            ws.path("campaign.yaml").to_str().unwrap(),
-            "--base-url",
-            &sim.url,
-        ])
-        .env("STEPONEAI_API_KEY", KEY)
-        .env("HOME", ws.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    ws.spawn(sim, &["run", ws.path("campaign.yaml").to_str().unwrap()])
 }
 
 fn wait_for_calls(sim: &Sim, n: usize) {

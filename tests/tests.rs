@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod accidents;
+mod bounds;
 mod changes;
 mod cli;
 mod client;
@@ -12,6 +14,7 @@ mod export;
 mod faults;
 mod hostile;
 mod lists;
+mod provider;
 mod report;
 mod schedule;
 mod secrets;

@@ -1,93 +1,193 @@
-//! Every final result reaches the CRM, signed, through an outbox that survives a CRM outage.
+//! Every final result reaches the CRM, signed as Standard Webhooks (checked with the
+//! `standardwebhooks` crate, not our own code), through an outbox that survives a CRM outage;
+//! and no CRM, however it answers, holds a run hostage.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::process::{Child, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::post;
-use stepcall::webhook::{SIGNATURE_HEADER, sign};
 
-use crate::harness::{KEY, Sim, Workspace, assert_exit, bin};
+use crate::harness::{Sim, Workspace, assert_exit, text};
 
 const SECRET: &str = "crm-shared-secret";
+
+/// What a CRM of the test's own saw.
+#[derive(Default)]
+struct Seen {
+    /// Each delivery: its headers and body.
+    deliveries: Mutex<Vec<(HeaderMap, String)>>,
+    requests: AtomicUsize,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    /// The query string of the last request.
+    query: Mutex<Option<String>>,
+}
+
+/// How the CRM answers every delivery.
+#[derive(Clone, Copy)]
+enum Crm {
+    Ok,
+    Down,
+    /// Takes the request and never answers.
+    Hang,
+    Gone,
+    RetryAfter(u16),
+}
+
+/// A CRM on 127.0.0.1 answering `how` (switched to OK when `up` is set); returns its URL.
+async fn crm(how: Crm, up: Arc<AtomicBool>, seen: Arc<Seen>) -> String {
+    let app = Router::new().route(
+        "/hooks/calls",
+        post(
+            move |query: axum::extract::RawQuery, headers: HeaderMap, body: String| {
+                let (up, seen) = (up.clone(), seen.clone());
+                async move {
+                    seen.requests.fetch_add(1, Ordering::SeqCst);
+                    *seen.query.lock().unwrap() = query.0;
+                    let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    seen.most_in_flight.fetch_max(now, Ordering::SeqCst);
+                    let how = if up.load(Ordering::SeqCst) {
+                        Crm::Ok
+                    } else {
+                        how
+                    };
+                    let answer = match how {
+                        Crm::Ok => {
+                            seen.deliveries.lock().unwrap().push((headers, body));
+                            StatusCode::OK.into_response()
+                        }
+                        Crm::Down => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                        Crm::Hang => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            StatusCode::OK.into_response()
+                        }
+                        Crm::Gone => StatusCode::GONE.into_response(),
+                        Crm::RetryAfter(status) => (
+                            StatusCode::from_u16(status).unwrap(),
+                            [("retry-after", "3600")],
+                        )
+                            .into_response(),
+                    };
+                    seen.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    answer
+                }
+            },
+        ),
+    );
+    format!("{}/hooks/calls", crate::harness::serve(app).await)
+}
+
+fn webhook_campaign(ws: &Workspace, url: &str, extra: &str) -> PathBuf {
+    ws.campaign(&format!(
+        "results: {{ webhook: {{ url: \"{url}\", secret_env: CRM_WEBHOOK_SECRET{extra} }} }}\n"
+    ))
+}
+
+fn spawn(ws: &Workspace, sim: &Sim, campaign: &std::path::Path, secret: &str) -> Child {
+    spawn_with(ws, sim, campaign, secret, &[])
+}
+
+fn spawn_with(
+    ws: &Workspace,
+    sim: &Sim,
+    campaign: &std::path::Path,
+    secret: &str,
+    flags: &[&str],
+) -> Child {
+    let mut args = vec!["run", campaign.to_str().unwrap()];
+    args.extend(flags);
+    ws.against(sim, &args)
+        .env("CRM_WEBHOOK_SECRET", secret)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` off the async runtime, failing the test if it is still going after
+/// `watchdog`: a run held hostage shows as a failure, not as a stuck test.
+async fn finish(child: Child, watchdog: Duration) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > watchdog {
+                let _ = child.kill();
+                panic!("the run was still going after {watchdog:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// A CRM answering `how`, a simulator, and a campaign of `contacts` delivering to the CRM,
+/// with `extra` in its webhook block.
+async fn scene(
+    how: Crm,
+    contacts: usize,
+    simulator: &[&str],
+    extra: &str,
+) -> (Arc<Seen>, Sim, Workspace, PathBuf) {
+    let seen = Arc::new(Seen::default());
+    let url = crm(how, Arc::default(), seen.clone()).await;
+    let sim = Sim::start(simulator);
+    let ws = Workspace::new();
+    ws.contacts(contacts);
+    let campaign = webhook_campaign(&ws, &url, extra);
+    (seen, sim, ws, campaign)
+}
+
+/// One run, to its end.
+async fn run_once(ws: &Workspace, sim: &Sim, campaign: &std::path::Path, secret: &str) -> Output {
+    finish(spawn(ws, sim, campaign, secret), Duration::from_secs(120)).await
+}
+
+fn backlog(ws: &Workspace, campaign: &std::path::Path) -> serde_json::Value {
+    let out = ws.stepcall(&["status", campaign.to_str().unwrap(), "--json"]);
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["webhook_backlog"].clone()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_owed_while_the_crm_is_down_are_delivered_by_the_next_run() {
     let up = Arc::new(AtomicBool::new(false));
-    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let (u, r) = (up.clone(), received.clone());
-    let app = Router::new().route(
-        "/hooks/calls",
-        post(move |headers: HeaderMap, body: String| {
-            let (u, r) = (u.clone(), r.clone());
-            async move {
-                if !u.load(Ordering::SeqCst) {
-                    return StatusCode::SERVICE_UNAVAILABLE;
-                }
-                let signature = headers
-                    .get(SIGNATURE_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                if signature != sign(SECRET.as_bytes(), body.as_bytes()) {
-                    return StatusCode::UNAUTHORIZED;
-                }
-                r.lock().unwrap().push(serde_json::from_str(&body).unwrap());
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let crm = format!("http://{}/hooks/calls", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
+    let seen = Arc::new(Seen::default());
+    let url = crm(Crm::Down, up.clone(), seen.clone()).await;
     let sim = Sim::start(&[]);
     let ws = Workspace::new();
     ws.contacts(5);
-    let campaign = ws.campaign(&format!(
-        "results: {{ webhook: {{ url: \"{crm}\", secret_env: CRM_WEBHOOK_SECRET }} }}\n"
-    ));
-    let (c, url, home) = (
-        campaign.clone(),
-        sim.url.clone(),
-        ws.dir.path().to_path_buf(),
-    );
-    let run = move || {
-        bin()
-            .args(["run", c.to_str().unwrap(), "--base-url", &url])
-            .env("STEPONEAI_API_KEY", KEY)
-            .env("CRM_WEBHOOK_SECRET", SECRET)
-            .env("HOME", &home)
-            .output()
-            .unwrap()
-    };
-    assert_exit(&tokio::task::spawn_blocking(run.clone()).await.unwrap(), 0);
-    let status: serde_json::Value = serde_json::from_slice(
-        &ws.stepcall(&["status", campaign.to_str().unwrap(), "--json"])
-            .stdout,
-    )
-    .unwrap();
+    let campaign = webhook_campaign(&ws, &url, "");
+    let out = run_once(&ws, &sim, &campaign, SECRET).await;
+    assert_exit(&out, 0);
     assert_eq!(
-        status["webhook_backlog"], 5,
-        "every result is owed while the CRM is down: {status}"
+        backlog(&ws, &campaign),
+        5,
+        "every result is owed while the CRM is down"
     );
-    assert!(received.lock().unwrap().is_empty());
+    assert!(seen.deliveries.lock().unwrap().is_empty());
 
     up.store(true, Ordering::SeqCst);
-    assert_exit(&tokio::task::spawn_blocking(run).await.unwrap(), 0);
-    let status: serde_json::Value = serde_json::from_slice(
-        &ws.stepcall(&["status", campaign.to_str().unwrap(), "--json"])
-            .stdout,
-    )
-    .unwrap();
-    assert_eq!(status["webhook_backlog"], 0, "{status}");
-    let got: HashSet<String> = received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| e["call_id"].as_str().unwrap().to_string())
-        .collect();
+    let out = run_once(&ws, &sim, &campaign, SECRET).await;
+    assert_exit(&out, 0);
+    assert_eq!(backlog(&ws, &campaign), 0);
+    let verifier = standardwebhooks::Webhook::from_bytes(SECRET.as_bytes().to_vec()).unwrap();
+    let mut got = HashSet::new();
+    for (headers, body) in seen.deliveries.lock().unwrap().iter() {
+        verifier
+            .verify(body.as_bytes(), headers)
+            .expect("a Standard Webhooks verifier accepts the delivery");
+        let event: serde_json::Value = serde_json::from_str(body).unwrap();
+        got.insert(event["call_id"].as_str().unwrap().to_string());
+    }
     let journal: HashSet<String> = sim
         .journal()
         .iter()
@@ -95,6 +195,150 @@ async fn results_owed_while_the_crm_is_down_are_delivered_by_the_next_run() {
         .collect();
     assert_eq!(got, journal, "every result reached the CRM, signed");
     assert_eq!(sim.journal().len(), 5, "the second run dialled nobody");
+}
+
+/// Two campaigns, two databases, one CRM: every event has its own `webhook-id`, so a CRM that
+/// drops repeats drops none of them. A `whsec_` secret is base64, any other its bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_ids_are_unique_across_campaigns_and_verify_with_either_kind_of_secret() {
+    let seen = Arc::new(Seen::default());
+    let url = crm(Crm::Ok, Arc::default(), seen.clone()).await;
+    let sim = Sim::start(&[]);
+    let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    for secret in [whsec, SECRET] {
+        let ws = Workspace::new();
+        ws.contacts(4);
+        let campaign = webhook_campaign(&ws, &url, "");
+        let out = run_once(&ws, &sim, &campaign, secret).await;
+        assert_exit(&out, 0);
+    }
+    let deliveries = seen.deliveries.lock().unwrap();
+    assert_eq!(deliveries.len(), 8);
+    let ids: HashSet<&str> = deliveries
+        .iter()
+        .map(|(h, _)| h["webhook-id"].to_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 8, "no id is given twice: {ids:?}");
+    let by_whsec = standardwebhooks::Webhook::new(whsec).unwrap();
+    let by_bytes = standardwebhooks::Webhook::from_bytes(SECRET.as_bytes().to_vec()).unwrap();
+    for (n, (headers, body)) in deliveries.iter().enumerate() {
+        let verifier = if n < 4 { &by_whsec } else { &by_bytes };
+        verifier
+            .verify(body.as_bytes(), headers)
+            .unwrap_or_else(|e| panic!("delivery {n} does not verify: {e}"));
+    }
+}
+
+/// A CRM that takes requests and never answers: each delivery times out, at most four are on
+/// the wire at once, the run ends, and the results stay owed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crm_that_never_answers_does_not_hold_the_run() {
+    let (seen, sim, ws, campaign) = scene(Crm::Hang, 20, &[], ", timeout: 1s").await;
+    // Twenty results one after the other at ten seconds each would take minutes.
+    let out = finish(spawn(&ws, &sim, &campaign, SECRET), Duration::from_secs(60)).await;
+    assert_exit(&out, 0);
+    assert!(seen.requests.load(Ordering::SeqCst) > 0);
+    assert!(
+        seen.most_in_flight.load(Ordering::SeqCst) <= 4,
+        "{} deliveries at once",
+        seen.most_in_flight.load(Ordering::SeqCst)
+    );
+    assert_eq!(backlog(&ws, &campaign), 20);
+}
+
+/// SIGTERM while deliveries hang ends them within the grace calls get, and exits 143.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_deliveries_within_the_grace() {
+    let (seen, sim, ws, campaign) =
+        scene(Crm::Hang, 12, &["--record-delay", "50ms"], ", timeout: 10m").await;
+    let child = spawn(&ws, &sim, &campaign, SECRET);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.requests.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no delivery started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = finish(child, Duration::from_secs(60)).await;
+    assert_exit(&out, 143);
+    assert!(backlog(&ws, &campaign).as_u64().unwrap() > 0);
+}
+
+/// HTTP 410 Gone switches deliveries to that URL off, with a message; the results stay owed
+/// and later runs send nothing there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_switches_the_endpoint_off_and_the_results_stay_owed() {
+    let (seen, sim, ws, campaign) = scene(Crm::Gone, 6, &[], "").await;
+    let out = run_once(&ws, &sim, &campaign, SECRET).await;
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stderr).contains("410 Gone"),
+        "{}",
+        text(&out.stderr)
+    );
+    let after_first = seen.requests.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&after_first), "{after_first} requests");
+    let out = run_once(&ws, &sim, &campaign, SECRET).await;
+    assert_exit(&out, 0);
+    assert_eq!(seen.requests.load(Ordering::SeqCst), after_first);
+    assert_eq!(backlog(&ws, &campaign), 6);
+}
+
+/// 429 and 503 with Retry-After: nothing more is sent to the CRM before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_from_the_crm_is_honoured() {
+    for status in [429, 503] {
+        let (seen, sim, ws, campaign) = scene(Crm::RetryAfter(status), 6, &[], "").await;
+        let out = run_once(&ws, &sim, &campaign, SECRET).await;
+        assert_exit(&out, 0);
+        let requests = seen.requests.load(Ordering::SeqCst);
+        assert!(
+            (1..=4).contains(&requests),
+            "HTTP {status}: {requests} requests"
+        );
+        let db = rusqlite::Connection::open(ws.path("campaign.db")).unwrap();
+        let (tried, waiting): (i64, i64) = db
+            .query_row(
+                "SELECT count(*) FILTER (WHERE tries > 0),
+                        count(*) FILTER (WHERE tries > 0 AND next_unix > unixepoch() + 3000)
+                 FROM outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(
+            tried > 0 && waiting == tried,
+            "HTTP {status}: {waiting} of {tried} wait an hour"
+        );
+    }
+}
+
+/// A robot's URL carries its key in the query string (WeCom, DingTalk, Feishu): it is
+/// accepted, used as given, and never printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_robot_url_with_a_key_in_its_query_is_accepted_and_never_shown() {
+    let seen = Arc::new(Seen::default());
+    let url = crm(Crm::Ok, Arc::default(), seen.clone()).await;
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(3);
+    let robot = format!("{url}?key=robot-secret-0042");
+    let campaign = webhook_campaign(&ws, &robot, "");
+    let validate = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
+    assert_exit(&validate, 4);
+    let child = spawn_with(&ws, &sim, &campaign, SECRET, &["-vv"]);
+    let out = finish(child, Duration::from_secs(120)).await;
+    assert_exit(&out, 0);
+    assert_eq!(seen.deliveries.lock().unwrap().len(), 3);
+    assert_eq!(
+        seen.query.lock().unwrap().as_deref(),
+        Some("key=robot-secret-0042")
+    );
+    let printed = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!printed.contains("robot-secret-0042"), "{printed}");
 }
 
 #[test]

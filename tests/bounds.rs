@@ -1,0 +1,278 @@
+//! Templates that cannot work, and inputs made to hang or exhaust stepcall: each is answered
+//! with a clear message, no call, and bounded memory (each run here under a data limit of
+//! 500 MB; the benchmark's `hostile` part times them).
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{KEY, Sim, Workspace, assert_exit, declare_size, text, write_xlsx};
+
+/// The most data memory a command here may take (KiB, for `ulimit -d`).
+const DATA_LIMIT_KIB: u64 = 500 * 1024;
+
+/// `stepcall args…` under the data limit, killed (and the test failed) if it has not ended
+/// within `WATCHDOG`: a hang shows as a failure, never as a stuck test.
+fn bounded(ws: &Workspace, args: &[&str]) -> Output {
+    const WATCHDOG: Duration = Duration::from_secs(120);
+    let mut script = format!(
+        "ulimit -d {DATA_LIMIT_KIB}; exec {}",
+        env!("CARGO_BIN_EXE_stepcall")
+    );
+    for arg in args {
+        script.push_str(&format!(" '{arg}'"));
+    }
+    let mut child = Command::new("bash")
+        .args(["-c", &script])
+        .env_remove("STEPONEAI_BASE_URL")
+        .env("STEPONEAI_API_KEY", KEY)
+        .env("HOME", ws.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > WATCHDOG {
+            let _ = child.kill();
+            panic!("stepcall {args:?} was still going after {WATCHDOG:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn campaign_over(ws: &Workspace, contacts: &str, template: &str, extra: &str) -> String {
+    let limits = if extra.contains("limits:") {
+        ""
+    } else {
+        "limits: { calls_per_second: 200 }\n"
+    };
+    ws.write(
+        "campaign.yaml",
+        &format!(
+            "name: bounds\ncontacts: {contacts}\nuser_requirement: \"{template}\"\nhours: always\n\
+             api: {{ timeout: 5s, poll_interval: 50ms }}\n{limits}{extra}"
+        ),
+    )
+    .to_str()
+    .unwrap()
+    .to_string()
+}
+
+#[track_caller]
+fn refused(out: &Output, says: &str) {
+    assert_exit(out, 2);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(says), "expected {says:?} in:\n{stderr}");
+}
+
+/// An unknown filter is found only while rendering: it is a campaign error naming the filter,
+/// for `validate` and `run` alike, and nothing is dialled.
+#[test]
+fn an_unknown_filter_stops_the_campaign_and_is_named() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(5);
+    let campaign = campaign_over(&ws, "contacts.csv", "Call {{ name|uppercase }}", "");
+    refused(&ws.stepcall(&["validate", &campaign]), "uppercase");
+    refused(&ws.run(&sim, &["run", &campaign]), "uppercase");
+    assert!(sim.journal().is_empty());
+}
+
+/// A template that fails on every row is a campaign error too, though each row fails alone.
+#[test]
+fn a_template_that_fails_on_every_row_is_a_campaign_error() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(5);
+    let campaign = campaign_over(&ws, "contacts.csv", "Call {{ name|int + 1 }}", "");
+    refused(&ws.stepcall(&["validate", &campaign]), "fails on every row");
+    let too_long = campaign_over(
+        &ws,
+        "contacts.csv",
+        "Call {{ name }} about {{ date }}",
+        "limits: { calls_per_second: 200, max_requirement_chars: 10 }\n",
+    );
+    refused(
+        &ws.stepcall(&["validate", &too_long]),
+        "max_requirement_chars",
+    );
+    refused(&ws.run(&sim, &["run", &too_long]), "fails on every row");
+    assert!(sim.journal().is_empty());
+}
+
+/// A requirement over `limits.max_requirement_chars` makes its row invalid, with the reason.
+#[test]
+fn a_requirement_over_the_limit_makes_its_row_invalid() {
+    let ws = Workspace::new();
+    ws.contacts(12);
+    // "Call 客户N about 12月D日" is 20 to 22 characters long.
+    let campaign = campaign_over(
+        &ws,
+        "contacts.csv",
+        "Call {{ name }} about {{ date }}",
+        "limits: { calls_per_second: 200, max_requirement_chars: 21 }\n",
+    );
+    let out = ws.stepcall(&["validate", &campaign]);
+    assert_exit(&out, 4);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("requirement too long"), "{stdout}");
+    assert!(
+        stdout.contains("column user_requirement: the rendered user_requirement is 22 characters long, over the limit of 21"),
+        "{stdout}"
+    );
+}
+
+/// Rows that were invalid only because of the template are judged again when it changes;
+/// once calls were made, with `--accept-changes`.
+#[test]
+fn rows_invalid_only_by_the_template_are_judged_again_when_it_changes() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    let mut csv = String::from("name,phone,n\n");
+    for i in 0..10 {
+        csv.push_str(&format!("客户{i},1380013{i:04},{}\n", i % 2));
+    }
+    ws.write("contacts.csv", &csv);
+    let campaign = campaign_over(
+        &ws,
+        "contacts.csv",
+        "Call {{ name }}: {{ 10 // (n|int) }}",
+        "",
+    );
+    assert_exit(&ws.run(&sim, &["run", &campaign]), 0);
+    assert_eq!(
+        sim.journal().len(),
+        5,
+        "the rows with n = 0 cannot be rendered"
+    );
+
+    campaign_over(&ws, "contacts.csv", "Call {{ name }}.", "");
+    let out = ws.run(&sim, &["run", &campaign]);
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("--accept-changes"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_exit(&ws.run(&sim, &["run", &campaign, "--accept-changes"]), 0);
+    assert_eq!(sim.journal().len(), 10, "the other five are dialled now");
+    assert!(sim.dial_counts().values().all(|&n| n == 1));
+    for entry in sim.journal().iter().skip(5) {
+        assert!(
+            entry["user_requirement"].as_str().unwrap().ends_with('.'),
+            "{entry}"
+        );
+    }
+}
+
+/// A loop inside a loop is stopped by the engine's fuel, at once, as a campaign error.
+#[test]
+fn a_nested_loop_in_the_template_is_stopped() {
+    let ws = Workspace::new();
+    ws.contacts(3);
+    let campaign = campaign_over(
+        &ws,
+        "contacts.csv",
+        "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}{{ name }}",
+        "",
+    );
+    refused(&bounded(&ws, &["validate", &campaign]), "fuel");
+}
+
+/// Devices, pipes and folders as the contact list are refused before a byte is read: a FIFO
+/// would block forever, `/dev/zero` never ends.
+#[test]
+fn a_device_a_pipe_or_a_folder_is_not_a_contact_list() {
+    let ws = Workspace::new();
+    let fifo = ws.path("contacts.fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    std::fs::create_dir(ws.path("folder.csv")).unwrap();
+    for (contacts, says) in [
+        ("/dev/zero", "is a device"),
+        ("contacts.fifo", "is a named pipe"),
+        ("folder.csv", "is a folder"),
+    ] {
+        let campaign = campaign_over(&ws, contacts, "Call {{ name }}", "");
+        refused(&bounded(&ws, &["validate", &campaign]), says);
+    }
+    ws.contacts(3);
+    let campaign = campaign_over(
+        &ws,
+        "contacts.csv",
+        "Call {{ name }}",
+        "suppress: [/dev/zero]\n",
+    );
+    refused(&bounded(&ws, &["validate", &campaign]), "is a device");
+    refused(&bounded(&ws, &["validate", "/dev/zero"]), "is a device");
+}
+
+/// A header of more columns than a spreadsheet has is refused, at once (the check of the
+/// names is linear).
+#[test]
+fn a_header_of_a_hundred_thousand_columns_is_refused() {
+    let ws = Workspace::new();
+    let mut csv = String::from("name,phone");
+    for i in 0..100_000 {
+        csv.push_str(&format!(",c{i}"));
+    }
+    csv.push_str("\n王芳,13800138000\n");
+    ws.write("wide.csv", &csv);
+    let campaign = campaign_over(&ws, "wide.csv", "Call {{ name }}", "");
+    refused(&bounded(&ws, &["validate", &campaign]), "100002 columns");
+}
+
+/// A 200 MB cell of line breaks (a quotation mark never closed) is refused at its row, in
+/// bounded memory.
+#[test]
+fn a_cell_of_two_hundred_megabytes_of_line_breaks_is_refused() {
+    let ws = Workspace::new();
+    let path = ws.path("broken.csv");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        f.write_all("name,phone\n王芳,13800138000\n\"".as_bytes())
+            .unwrap();
+        let chunk = vec![b'\n'; 1 << 20];
+        for _ in 0..200 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.write_all(b"\",13900139000\n").unwrap();
+    }
+    let campaign = campaign_over(&ws, "broken.csv", "Call {{ name }}", "");
+    let out = bounded(&ws, &["validate", &campaign]);
+    refused(&out, "broken.csv, line 3");
+    refused(&out, "never closed");
+}
+
+/// An .xlsx that declares absurd sizes (a sheet spanning every cell, a part unpacking to
+/// gigabytes) is read in bounded memory or refused with a message.
+#[test]
+fn an_xlsx_with_absurd_dimensions_or_unpacked_size_is_bounded() {
+    let ws = Workspace::new();
+    let rows = r#"<row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c><c r="B1" t="inlineStr"><is><t>phone</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>王芳</t></is></c><c r="B2"><v>13800138000</v></c></row><row r="1048576"><c r="XFD1048576"><v>1</v></c></row>"#;
+    write_xlsx(
+        &ws.path("far.xlsx"),
+        "Sheet1",
+        rows,
+        &[("dimension", "A1:XFD1048576")],
+    );
+    let campaign = campaign_over(&ws, "far.xlsx", "Call {{ name }}", "");
+    let out = bounded(&ws, &["validate", &campaign]);
+    assert_exit(&out, 4);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("2 rows · 1 valid · 1 invalid"), "{stdout}");
+    assert!(stdout.contains("row 1048576"), "{stdout}");
+
+    let padding = "x".repeat(1 << 16);
+    write_xlsx(
+        &ws.path("bomb.xlsx"),
+        "Sheet1",
+        rows,
+        &[("xl/media/padding.bin", &padding)],
+    );
+    declare_size(&ws.path("bomb.xlsx"), "xl/media/padding.bin", 3_000_000_000);
+    let campaign = campaign_over(&ws, "bomb.xlsx", "Call {{ name }}", "");
+    refused(&bounded(&ws, &["validate", &campaign]), "would unpack to");
+}
