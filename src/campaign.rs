@@ -508,8 +508,8 @@ fn tidy(path: &Path) -> PathBuf {
     }
 }
 
-/// Accepts a CRM's http(s) URL, query string included (WeCom, DingTalk and Feishu robots
-/// carry their key in `?key=`).
+/// Accepts a CRM's http(s) URL, query string included (WeCom's robots carry their key in
+/// `?key=`, DingTalk's in `?access_token=`).
 pub fn check_webhook_url(url: &str) -> std::result::Result<String, String> {
     let url = url.trim();
     let parsed =

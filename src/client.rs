@@ -379,6 +379,15 @@ fn classify_initiate(
         .and_then(wire::error_message)
         .unwrap_or_default();
     let message = or_no_message(&message).to_string();
+    if json.as_ref().is_some_and(wire::names_a_call) {
+        return Dial::Uncertain {
+            reason: format!(
+                "HTTP {status}: the answer names a call id stepcall cannot read (the call may have been placed): {message}"
+            ),
+            answer: Some(answer),
+            stop: None,
+        };
+    }
     match status {
         429 => Dial::NotSent {
             reason: "the provider refused the request for now (HTTP 429)".into(),
@@ -394,17 +403,17 @@ fn classify_initiate(
             }
         }
         400..=499 if status != 408 => {
-            if mentions_rate_limit(&message) {
+            if let Some(error) = worded_account_error(status, &message) {
+                Dial::Fatal {
+                    error,
+                    answer: Some(answer),
+                }
+            } else if mentions_rate_limit(&message) {
                 Dial::Throttled {
                     reason: format!(
                         "the provider asks to call this number less often (HTTP {status}: {message})"
                     ),
                     answer,
-                }
-            } else if let Some(error) = worded_account_error(status, &message) {
-                Dial::Fatal {
-                    error,
-                    answer: Some(answer),
                 }
             } else {
                 Dial::Rejected {

@@ -162,6 +162,7 @@ impl ContactReader {
             field_bytes: 0,
             record_bytes: 0,
             row_line: 1,
+            pending_cr: false,
         };
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
@@ -691,19 +692,68 @@ struct LineTracker<R> {
     record_bytes: u64,
     /// The line the row being read started on.
     row_line: u64,
+    /// The last byte was a `\r` outside quotes: a line break unless a `\n` follows.
+    pending_cr: bool,
+}
+
+impl<R: Read> LineTracker<R> {
+    /// A line ends (a `\n`, or a `\r` alone, the old Mac way) and the next starts at `start`.
+    fn line_break(&mut self, t: &mut LineTable, start: u64, in_quotes: bool) {
+        let finished = (t.current_start, t.current_line, t.current_blank);
+        if !t.current_quoted {
+            t.done.push_back(finished);
+        }
+        t.current_quoted = in_quotes;
+        t.current_start = start;
+        t.current_line += 1;
+        t.current_blank = true;
+        if !in_quotes {
+            self.row_line = t.current_line;
+        }
+    }
 }
 
 impl<R: Read> Read for LineTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let mut t = self.lines.0.lock().expect("line table");
+        let lines = self.lines.clone();
+        let mut t = lines.0.lock().expect("line table");
         if self.offset == 0 && n > 0 {
             t.current_line = 1;
             t.current_blank = true;
         }
-        for (i, &b) in buf[..n].iter().enumerate() {
+        let mut i = 0;
+        while i < n {
+            // A run of bytes that changes nothing but the lengths is passed over at once: most
+            // of a list is such runs, and this reader sees every byte of it.
+            let run = match self.quotes {
+                _ if self.pending_cr => Some(0),
+                Quotes::Unquoted => memchr::memchr3(self.delimiter, b'\n', b'\r', &buf[i..n]),
+                Quotes::Quoted => memchr::memchr2(b'"', b'\n', &buf[i..n]),
+                Quotes::FieldStart | Quotes::QuoteInQuoted => Some(0),
+            }
+            .unwrap_or(n - i);
+            if run > 0 {
+                self.field_bytes += run as u64;
+                self.record_bytes += run as u64;
+                // The line has a character on it (a run starts after one).
+                t.current_blank = false;
+                i += run;
+                if self.field_bytes > MAX_FIELD_BYTES || self.record_bytes > MAX_RECORD_BYTES {
+                    t.oversized = Some(self.row_line);
+                    return Err(std::io::Error::other("a cell or row is too large"));
+                }
+                continue;
+            }
+            let b = buf[i];
+            let at = self.offset + i as u64;
+            if std::mem::take(&mut self.pending_cr) && b != b'\n' {
+                // The `\r` before this byte ended its line by itself.
+                self.line_break(&mut t, at, false);
+            }
             let quoted = self.quotes == Quotes::Quoted;
-            // What this byte does to the cell and the row.
+            // What this byte does to the cell and the row: outside quotes, `\n`, `\r` and
+            // `\r\n` all end a row, as the csv reader reads them.
             let (field_ends, row_ends) = match (self.quotes, b) {
                 (Quotes::Quoted, b'"') => {
                     self.quotes = Quotes::QuoteInQuoted;
@@ -718,8 +768,7 @@ impl<R: Read> Read for LineTracker<R> {
                     self.quotes = Quotes::Quoted;
                     (false, false)
                 }
-                (_, b'\n') => (true, true),
-                (_, b'\r') => (false, false),
+                (_, b'\n' | b'\r') => (true, true),
                 (_, d) if d == self.delimiter => (true, false),
                 _ => {
                     self.quotes = Quotes::Unquoted;
@@ -733,26 +782,22 @@ impl<R: Read> Read for LineTracker<R> {
                 self.field_bytes += 1;
             }
             self.record_bytes += 1;
-            if b == b'\n' {
-                let finished = (t.current_start, t.current_line, t.current_blank);
-                if !t.current_quoted {
-                    t.done.push_back(finished);
-                }
-                t.current_quoted = quoted;
-                t.current_start = self.offset + i as u64 + 1;
-                t.current_line += 1;
-                t.current_blank = true;
-            } else if b != b'\r' {
-                t.current_blank = false;
-            }
             if row_ends {
                 self.record_bytes = 0;
-                self.row_line = t.current_line;
+            }
+            if b == b'\n' {
+                self.line_break(&mut t, at + 1, quoted);
+            } else if b == b'\r' {
+                // A line break if no `\n` follows: the next byte tells.
+                self.pending_cr = !quoted;
+            } else {
+                t.current_blank = false;
             }
             if self.field_bytes > MAX_FIELD_BYTES || self.record_bytes > MAX_RECORD_BYTES {
                 t.oversized = Some(self.row_line);
                 return Err(std::io::Error::other("a cell or row is too large"));
             }
+            i += 1;
         }
         self.offset += n as u64;
         Ok(n)
@@ -791,6 +836,9 @@ mod tests {
             assert_eq!(rows[1].1, ["3", "4"]);
         }
         let rows = lines_of("a,b\n\"two\nlines\",1\n3,4\n");
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 4]);
+        // Classic Mac line ends: a `\r` alone.
+        let rows = lines_of("a,b\r1,2\r\r3,4\r");
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 4]);
     }
 

@@ -12,8 +12,9 @@
 //! held back alone, and the others dial on at full rate. A semaphore caps the calls in flight.
 //!
 //! An outage has a bounded cost. Answers that may have placed a call (`uncertain`) are counted
-//! in a row, together with the calls in flight, so no more than `MAX_UNCERTAIN_STREAK` contacts
-//! can turn uncertain before the run stops; the stop is noted in the database, and the next
+//! in a row, and once there is one, together with the calls in flight, so no more than
+//! `MAX_UNCERTAIN_STREAK` contacts (or `concurrency`, if larger) can turn uncertain before the
+//! run stops; the stop is noted in the database, and the next
 //! run first asks the provider without dialing (`Client::probe`), then dials one contact alone
 //! and waits for its answer (`probation`). Nothing here touches SQLite directly: all writes go
 //! through the `Writer`.
@@ -83,19 +84,23 @@ pub struct Dialer {
 pub const OUTAGE: &str = "outage";
 
 /// The same bad answer again and again is the provider's problem, not the contacts': after
-/// `MAX_UNCERTAIN_STREAK` uncertain answers, or `MAX_REJECTED_STREAK` identical rejections, in a
-/// row, the run stops so the rest of the list stays pending instead of being used up.
+/// `MAX_UNCERTAIN_STREAK` uncertain answers with no call id among them, `MAX_REJECTED_STREAK`
+/// identical rejections, or `MAX_THROTTLED_STREAK` numbers held back in a row, the run stops so
+/// the rest of the list stays pending instead of being used up.
 #[derive(Default)]
 struct Streak {
     uncertain: u32,
     rejected: u32,
     last_rejection: String,
+    throttled: u32,
     /// Calls sent whose answer is not recorded yet: each may still turn uncertain.
     in_flight: u32,
 }
 
 const MAX_UNCERTAIN_STREAK: u32 = 10;
 const MAX_REJECTED_STREAK: u32 = 5;
+/// Numbers held back in a row (each "called too often") before it is taken for the account.
+const MAX_THROTTLED_STREAK: u32 = 5;
 
 /// What a dial attempt came to, for the streak count and the probation.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +108,7 @@ enum Outcome {
     Accepted,
     Uncertain(String),
     Rejected(String),
+    Throttled,
     Other,
 }
 
@@ -250,15 +256,19 @@ impl Dialer {
         }
     }
 
-    /// Waits until one more call could not take the uncertain answers in a row past
-    /// `MAX_UNCERTAIN_STREAK`, even if it and every call in flight turned uncertain; false if
-    /// the run is stopping.
+    /// Once an answer in a row may have placed a call, waits until one more call could not
+    /// take that count past `MAX_UNCERTAIN_STREAK`, even if it and every call in flight came
+    /// back uncertain; false if the run is stopping. While answers are clean, all
+    /// `concurrency` calls may be in flight: so an outage costs at most the larger of the two
+    /// (the calls on the wire when it began cannot be called back).
     async fn within_outage_budget(&self) -> bool {
         loop {
             let settled = self.settled.notified();
             {
                 let streak = self.streak.lock().expect("streak");
-                if streak.uncertain + streak.in_flight < MAX_UNCERTAIN_STREAK {
+                if streak.uncertain == 0
+                    || streak.uncertain + streak.in_flight < MAX_UNCERTAIN_STREAK
+                {
                     return !self.stop.is_raised();
                 }
             }
@@ -339,8 +349,9 @@ impl Dialer {
                     });
                 }
             }
+            // A refusal proves the provider answers, not that calls go through: only a call
+            // id ends a run of uncertain answers.
             Outcome::Rejected(reason) => {
-                streak.uncertain = 0;
                 if *reason == streak.last_rejection {
                     streak.rejected += 1;
                 } else {
@@ -356,7 +367,18 @@ impl Dialer {
                     });
                 }
             }
-            Outcome::Other => streak.uncertain = 0,
+            Outcome::Throttled => {
+                streak.throttled += 1;
+                if streak.throttled >= MAX_THROTTLED_STREAK {
+                    return Some(Error::ProviderUnavailable {
+                        message: format!(
+                            "{} numbers in a row were refused as called too often: that looks like the account's limit, not one number's; stopping so the rest of the list stays pending",
+                            streak.throttled
+                        ),
+                    });
+                }
+            }
+            Outcome::Other => {}
         }
         None
     }
@@ -525,7 +547,8 @@ impl Dialer {
                 DialRecord::Accepted { .. } => Outcome::Accepted,
                 DialRecord::Uncertain { reason, .. } => Outcome::Uncertain(reason.clone()),
                 DialRecord::Rejected { reason, .. } => Outcome::Rejected(reason.clone()),
-                DialRecord::NotSent { .. } | DialRecord::Throttled { .. } => Outcome::Other,
+                DialRecord::Throttled { .. } => Outcome::Throttled,
+                DialRecord::NotSent { .. } => Outcome::Other,
             };
             let call_ids = match &record {
                 DialRecord::Accepted { call_ids, .. } => call_ids.join(", "),

@@ -89,9 +89,11 @@ impl RunLock {
             .open(&path)
             .map_err(write_err(&path))?;
         let db = File::open(&real).map_err(write_err(&real))?;
+        let locked = db.try_lock().and_then(|()| file.try_lock());
+        // Read once the lock is held (or refused): a run ending meanwhile has written its last
+        // note by then.
         let mut previous = String::new();
         let _ = file.read_to_string(&mut previous);
-        let locked = db.try_lock().and_then(|()| file.try_lock());
         match locked {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {

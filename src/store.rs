@@ -153,10 +153,16 @@ CREATE INDEX contacts_by_state ON contacts(state, id);
 /// - `contacts.template_invalid`: the row is invalid only because of the template, so it is
 ///   judged again when the template changes.
 /// - `meta.database_id`: a random identity, for webhook ids unique across databases.
+///
+/// Partial indexes keep the new lookups off full scans: the calls placed with another, the
+/// contacts held back, and the intents still `dialing` (what recovery reads).
 const SCHEMA_V6: &str = "
 ALTER TABLE attempts ADD COLUMN placed_with INTEGER REFERENCES attempts(id);
+CREATE INDEX attempts_placed_with ON attempts(placed_with) WHERE placed_with IS NOT NULL;
 ALTER TABLE attempts ADD COLUMN run_id TEXT;
 ALTER TABLE contacts ADD COLUMN not_before INTEGER;
+CREATE INDEX contacts_held_back ON contacts(not_before) WHERE not_before IS NOT NULL;
+CREATE INDEX attempts_dialing ON attempts(contact_id) WHERE outcome = 'dialing';
 ALTER TABLE contacts ADD COLUMN template_invalid INTEGER NOT NULL DEFAULT 0;
 INSERT OR IGNORE INTO meta (key, value) VALUES ('database_id', lower(hex(randomblob(16))));
 ";
@@ -552,8 +558,11 @@ impl Store {
         !self.conn.is_autocommit()
     }
 
-    /// The error for a group whose transaction SQLite rolled back.
-    pub fn group_lost(&self) -> Error {
+    /// The error for a group whose transaction SQLite rolled back; its intents never were.
+    pub fn group_lost(&mut self) -> Error {
+        if let Some(run) = &mut self.run {
+            run.uncommitted = None;
+        }
         Error::State {
             path: self.path.clone(),
             cause: rusqlite::Error::SqliteFailure(
@@ -809,6 +818,17 @@ impl Store {
             [&stamp],
         )
         .map_err(db())?;
+        if refresh_pending {
+            // Every row not dialled yet is judged again, in list order, so which of two rows
+            // with one number gets it is the plan's to say: none of them holds the number
+            // meanwhile (a row invalid only by the old template may come first).
+            tx.execute(
+                "UPDATE contacts SET state = 'invalid', template_invalid = 1
+                 WHERE state = 'pending' AND in_list = 1",
+                [],
+            )
+            .map_err(db())?;
+        }
         // Every known row by fingerprint: its id, and whether it may be judged again (pending,
         // or invalid only because of the template; read after the updates above, so a row that
         // came back to the list is judged again when it must be).
@@ -1285,8 +1305,8 @@ impl Store {
     pub fn held_back(&self, now_unix: i64) -> Result<(u64, Option<i64>)> {
         self.conn
             .query_row(
-                "SELECT count(*), min(not_before) FROM contacts
-                 WHERE state = 'pending' AND in_list = 1 AND not_before > ?1",
+                "SELECT count(*), min(not_before) FROM contacts INDEXED BY contacts_held_back
+                 WHERE not_before > ?1 AND state = 'pending' AND in_list = 1",
                 [now_unix],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
             )
@@ -1360,6 +1380,16 @@ impl Store {
             DialRecord::Throttled { until, .. } => Some(*until),
             _ => None,
         };
+        if let DialRecord::Accepted { call_ids, .. } = record
+            && let Err(moved) = self.still_at_path()
+        {
+            // Written all the same, into the file this store has open; the log is the only
+            // place the user will find these ids.
+            tracing::error!(
+                "call {} was placed, but {moved}: it is recorded only in the file that was there",
+                call_ids.join(", ")
+            );
+        }
         let path = self.path.clone();
         let db = || Error::state(&path);
         let tx = self.conn.savepoint().map_err(db())?;
@@ -1466,11 +1496,14 @@ impl Store {
             // calls for one request, the one that got furthest (an answered call is never
             // redialled because its twin went unanswered).
             let outcomes: Vec<String> = {
+                // The request's first call, and the calls placed with it (two index lookups).
                 let mut stmt = tx
-                    .prepare(
-                        "SELECT o.outcome FROM attempts a JOIN attempts o
-                             ON o.id = coalesce(a.placed_with, a.id) OR o.placed_with = coalesce(a.placed_with, a.id)
-                         WHERE a.id = ?1",
+                    .prepare_cached(
+                        "SELECT outcome FROM attempts
+                         WHERE id = (SELECT coalesce(placed_with, id) FROM attempts WHERE id = ?1)
+                         UNION ALL
+                         SELECT outcome FROM attempts
+                         WHERE placed_with = (SELECT coalesce(placed_with, id) FROM attempts WHERE id = ?1)",
                     )
                     .map_err(Error::state(&path))?;
                 let rows = stmt
@@ -1803,6 +1836,43 @@ fn insert_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Recovery relabels the intents of runs that are gone, never the running one's own; and
+    /// each commit notes the highest intent in the lock file, for the next run to compare.
+    #[test]
+    fn recovery_leaves_the_running_runs_intents_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let lock = crate::run_lock::RunLock::acquire(&path).unwrap();
+        let mut store = Store::open(&path, false).unwrap();
+        store.start_run(Run::new("run-a".into(), lock.intent_log().unwrap()));
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO contacts (id, fingerprint, line, cells, phone, requirement, state, imported_at, updated_at)
+                 VALUES (1, 1, 2, '{}', '13800138000', 'hi', 'pending', 't', 't')",
+            )
+            .unwrap();
+        let queue = Queue {
+            when: Vec::new(),
+            max_attempts: 1,
+            after_secs: 0,
+        };
+        let intent = store
+            .begin_attempt(1, "c", "{}", &queue, 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.recover_interrupted().unwrap(), 0);
+        let noted = std::fs::read_to_string(lock.path()).unwrap();
+        assert!(
+            noted.contains(&format!("highest committed intent: {}", intent.attempt_id)),
+            "{noted}"
+        );
+        drop(store);
+        let mut later = Store::open(&path, false).unwrap();
+        later.start_run(Run::new("run-b".into(), lock.intent_log().unwrap()));
+        assert_eq!(later.recover_interrupted().unwrap(), 1);
+    }
 
     /// A database written by a build before schema v5 (UNIQUE fingerprints, `NOT IN` phone
     /// index) keeps its contacts and attempts, and the references between them, when opened.

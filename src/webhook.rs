@@ -40,7 +40,7 @@ pub const LEGACY_EVENT_ID_HEADER: &str = "X-Stepcall-Event-Id";
 /// Deliveries on the wire at once.
 pub const MAX_IN_FLIGHT: usize = 4;
 
-/// The meta key that remembers a URL which answered 410 Gone.
+/// The meta key that remembers (by digest) a URL which answered 410 Gone.
 const GONE: &str = "webhook_gone";
 
 /// The signing key a secret stands for: a `whsec_` secret is base64, any other its bytes.
@@ -74,12 +74,21 @@ pub fn legacy_sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-/// The URL as logs show it: a robot's `?key=` is a secret too.
+/// The URL as logs show it: scheme and host only. Robots carry their secret in the query
+/// (WeCom's `?key=`, DingTalk's `?access_token=`) or in the path (Feishu's
+/// `/open-apis/bot/v2/hook/<token>`), and a URL may hold `user:password@`.
 pub fn shown(url: &str) -> String {
-    match url.split_once('?') {
-        Some((base, _)) => format!("{base}?…"),
-        None => url.to_string(),
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("?")),
+        Err(_) => "(the webhook URL)".to_string(),
     }
+}
+
+/// What the database keeps of a URL that answered 410: its digest, never the URL (with the
+/// robot's secret in it).
+fn fingerprint(url: &str) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(url.as_bytes()))
 }
 
 pub struct Delivery {
@@ -154,7 +163,7 @@ impl Delivery {
         if self.gone.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok((0, 0));
         }
-        let url = self.url.clone();
+        let url = fingerprint(&self.url);
         let gone = self.writer.with(move |s| s.meta(GONE)).await?;
         if gone.as_deref() == Some(url.as_str()) {
             self.gone.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -181,7 +190,7 @@ impl Delivery {
         let mut wire: JoinSet<(i64, Sent)> = JoinSet::new();
         let (mut ok, mut failed) = (0, 0);
         let mut unavailable: Option<Option<Duration>> = None;
-        let mut stopping: Option<Instant> = None;
+        let mut stopping: Option<Instant> = stop.is_raised().then(|| Instant::now() + self.grace);
         loop {
             while stopping.is_none()
                 && unavailable.is_none()
@@ -223,7 +232,7 @@ impl Delivery {
                         "the CRM webhook {} answered 410 Gone: deliveries to it are switched off, results stay owed; set a new results.webhook.url to send them",
                         shown(&self.url)
                     );
-                    let url = self.url.clone();
+                    let url = fingerprint(&self.url);
                     self.writer.with(move |s| s.set_meta(GONE, &url)).await?;
                     unavailable = Some(None);
                     (Some(error), None)

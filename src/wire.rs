@@ -64,9 +64,13 @@ pub fn error_message(answer: &Value) -> Option<String> {
 /// and then `provider_call_id` name the one call (top level first, then `data`); they are two
 /// names a provider may use for the same id, not two calls.
 pub fn call_ids(answer: &Value) -> Vec<String> {
-    let scopes = [Some(answer), answer.get("data")];
+    let data = answer.get("data");
+    let scopes: Vec<&Value> = std::iter::once(answer)
+        .chain(data)
+        .chain(data.and_then(Value::as_array).into_iter().flatten())
+        .collect();
     let mut ids: Vec<String> = Vec::new();
-    for o in scopes.into_iter().flatten() {
+    for &o in &scopes {
         let listed: Vec<String> = match o.get("call_ids") {
             Some(Value::Array(list)) => list.iter().filter_map(id_text).collect(),
             Some(Value::String(list)) => list
@@ -82,7 +86,7 @@ pub fn call_ids(answer: &Value) -> Vec<String> {
         }
     }
     if ids.is_empty() {
-        let single = scopes.into_iter().flatten().find_map(|o| {
+        let single = scopes.iter().find_map(|o| {
             o.get("call_id")
                 .and_then(id_text)
                 .or_else(|| o.get("provider_call_id").and_then(id_text))
@@ -90,6 +94,26 @@ pub fn call_ids(answer: &Value) -> Vec<String> {
         ids.extend(single);
     }
     ids
+}
+
+/// Whether an answer has a call id key with something in it, at any depth: an answer that
+/// names a call in a way `call_ids` cannot read (an id too long, an object) may have placed
+/// one, and must never be taken for "not sent".
+pub fn names_a_call(answer: &Value) -> bool {
+    match answer {
+        Value::Object(o) => o.iter().any(|(k, v)| {
+            let filled = match v {
+                Value::Null => false,
+                Value::String(s) => !s.trim().is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                _ => true,
+            };
+            (filled && matches!(k.as_str(), "call_id" | "call_ids" | "provider_call_id"))
+                || names_a_call(v)
+        }),
+        Value::Array(items) => items.iter().any(names_a_call),
+        _ => false,
+    }
 }
 
 fn id_text(v: &Value) -> Option<String> {
@@ -202,11 +226,15 @@ pub fn about_other_call(answer: &Value, call_id: &str, phone: Option<&str>) -> O
     let holder = result_holder(answer);
     let scopes = [holder, Some(answer), answer.get("data")];
     for o in scopes.into_iter().flatten() {
-        if let Some(other) = o.get("call_id").and_then(id_text)
-            && other != call_id
-        {
+        // A record may name its call by several ids; it is this call's if any is this id.
+        let named: Vec<String> = ["call_id", "provider_call_id"]
+            .iter()
+            .filter_map(|k| o.get(*k).and_then(id_text))
+            .collect();
+        if !named.is_empty() && !named.iter().any(|id| id == call_id) {
             return Some(format!(
-                "the provider answered about call {other}, not {call_id}"
+                "the provider answered about call {}, not {call_id}",
+                named[0]
             ));
         }
     }
@@ -350,6 +378,16 @@ mod tests {
             call_ids(&json!({"success": true, "call_id": "x", "data": {"call_id": "y"}})),
             ["x"]
         );
+        assert_eq!(
+            call_ids(&json!({"success": true, "data": [{"call_id": "d1"}]})),
+            ["d1"]
+        );
+        // Named, but unreadable as an id: not one id, yet a call may have been placed.
+        let odd = json!({"success": false, "result": {"call_id": "x".repeat(300)}});
+        assert!(call_ids(&odd).is_empty() && names_a_call(&odd));
+        assert!(!names_a_call(
+            &json!({"success": false, "call_ids": [], "call_id": null})
+        ));
         // One id per call placed: every one of them counts.
         assert_eq!(
             call_ids(&json!({"call_ids": ["a", "b"], "data": {"call_ids": ["b", "c"]}})),
@@ -366,6 +404,9 @@ mod tests {
         assert!(about_other_call(&other, "c1", Some("13800138000")).is_some());
         let number = json!({"call_status": "completed", "phones": "13900139000"});
         assert!(about_other_call(&number, "c1", Some("13800138000")).is_some());
+        let both =
+            json!({"call_id": "internal-9", "provider_call_id": "c1", "call_status": "busy"});
+        assert_eq!(about_other_call(&both, "c1", None), None);
         // A masked number says nothing either way.
         let masked = json!({"call_status": "completed", "phones": "139****9000"});
         assert_eq!(about_other_call(&masked, "c1", Some("13800138000")), None);

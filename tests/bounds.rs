@@ -276,3 +276,32 @@ fn an_xlsx_with_absurd_dimensions_or_unpacked_size_is_bounded() {
     let campaign = campaign_over(&ws, "bomb.xlsx", "Call {{ name }}", "");
     refused(&bounded(&ws, &["validate", &campaign]), "would unpack to");
 }
+
+/// Two rows with one number, the first invalid only by the template: once the template is
+/// fixed, the first gets the number (list order) and the second is its duplicate. Neither is
+/// lost to the other's old verdict.
+#[test]
+fn a_number_freed_by_a_fixed_template_goes_to_its_first_row() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.write(
+        "contacts.csv",
+        "name,phone,n\n王芳,13800138000,0\n李雷,13900139000,1\n韩梅,13800138000,1\n",
+    );
+    let campaign = campaign_over(
+        &ws,
+        "contacts.csv",
+        "Call {{ name }}: {{ 10 // (n|int) }}",
+        "",
+    );
+    assert_exit(&ws.run(&sim, &["run", &campaign, "--max-calls", "0"]), 0);
+    campaign_over(&ws, "contacts.csv", "Call {{ name }}.", "");
+    assert_exit(&ws.run(&sim, &["run", &campaign]), 0);
+    let journal = sim.journal();
+    assert_eq!(journal.len(), 2, "{journal:?}");
+    let to_first = journal
+        .iter()
+        .find(|e| e["phone"] == "13800138000")
+        .unwrap();
+    assert_eq!(to_first["user_requirement"], "Call 王芳.");
+}

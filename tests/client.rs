@@ -110,6 +110,26 @@ async fn a_call_id_wins_over_every_status_and_message() {
             other => panic!("HTTP {status} {body} was read as {other:?}"),
         }
     }
+    match answer(
+        429,
+        json!({"success": false, "data": [{"call_id": "id-1"}]}),
+    )
+    .await
+    {
+        Dial::Accepted { call_ids, .. } => assert_eq!(call_ids, ["id-1"]),
+        other => panic!("an id in a list under data: {other:?}"),
+    }
+    // An id stepcall cannot read is still a call that may have been placed: never "not sent".
+    for body in [
+        json!({"success": false, "call_id": "x".repeat(300)}),
+        json!({"success": false, "result": {"call_ids": [{"id": 7}]}}),
+    ] {
+        let got = answer(429, body.clone()).await;
+        assert!(
+            matches!(got, Dial::Uncertain { .. }),
+            "429 {body} read as {got:?}"
+        );
+    }
     match answer(429, json!({"call_ids": ["id-1"]})).await {
         Dial::Accepted { slow_down, .. } => {
             assert!(

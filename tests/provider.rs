@@ -273,6 +273,31 @@ fn a_throttled_number_waits_alone_and_the_others_dial_on() {
     assert!(sim.dial_counts().values().all(|&n| n == 1));
 }
 
+/// When every number is "called too often", it is the account's limit after all: after five in
+/// a row the run stops (exit 70), those five wait, and the rest of the list is left alone.
+#[test]
+fn throttles_on_every_number_stop_the_run() {
+    let sim = Sim::start(&["--rate-throttle", "1"]);
+    let ws = Workspace::new();
+    ws.contacts(30);
+    let campaign = ws.campaign_with(
+        "{ timeout: 5s, poll_interval: 50ms }",
+        "{ calls_per_second: 200, concurrency: 1 }",
+        "",
+    );
+    let out = ws.run(&sim, &["run", campaign.to_str().unwrap()]);
+    assert_exit(&out, 70);
+    assert!(
+        text(&out.stderr).contains("the account's limit"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(sim.journal().is_empty());
+    let status = status_json(&ws);
+    assert_eq!(status["held_back"], 5, "{status}");
+    assert_eq!(status["counts"]["pending"], 30);
+}
+
 /// What the test's provider does: 0 down (503 to everything, /skill_version included), 1 up
 /// for /skill_version only, 2 up.
 struct Outage {

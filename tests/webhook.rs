@@ -316,7 +316,7 @@ async fn retry_after_from_the_crm_is_honoured() {
     }
 }
 
-/// A robot's URL carries its key in the query string (WeCom, DingTalk, Feishu): it is
+/// A robot's URL carries its key in the query string (WeCom, DingTalk): it is
 /// accepted, used as given, and never printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_robot_url_with_a_key_in_its_query_is_accepted_and_never_shown() {
