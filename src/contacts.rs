@@ -23,10 +23,9 @@ use crate::errors::{Error, Result};
 pub const MAX_CELL_CHARS: usize = 4096;
 /// The most columns a list may have: as many as Excel and WPS sheets have.
 pub const MAX_COLUMNS: usize = 16_384;
-/// The most bytes one CSV cell, and one CSV row, may hold before the list is refused. A cell
-/// over `MAX_CELL_CHARS` makes only its row invalid; one this large is a quotation mark never
+/// The most bytes one CSV row may hold before the list is refused. A cell over
+/// `MAX_CELL_CHARS` makes only its row invalid; a row this large is a quotation mark never
 /// closed, and reading on would take the rest of the file into one cell.
-const MAX_FIELD_BYTES: u64 = 1 << 20;
 const MAX_RECORD_BYTES: u64 = 8 << 20;
 
 /// One data row. `line` is the row number a spreadsheet shows (the header is row 1).
@@ -153,17 +152,7 @@ impl ContactReader {
                 .build(BufReader::new(file)),
         );
         let lines = Lines::default();
-        let tracker = LineTracker {
-            inner: decoded,
-            offset: 0,
-            lines: lines.clone(),
-            delimiter,
-            quotes: Quotes::FieldStart,
-            field_bytes: 0,
-            record_bytes: 0,
-            row_line: 1,
-            pending_cr: false,
-        };
+        let tracker = LineTracker::new(decoded, lines.clone(), delimiter);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
@@ -588,9 +577,8 @@ fn format_error(path: &Path, err: &csv::Error, lines: &Lines) -> Error {
             path: path.to_path_buf(),
             line,
             message: format!(
-                "the row starting here holds more than {} MiB (or a cell more than {} MiB), so the list cannot be read past it",
-                MAX_RECORD_BYTES >> 20,
-                MAX_FIELD_BYTES >> 20
+                "the row starting here holds more than {} MiB, so the list cannot be read past it",
+                MAX_RECORD_BYTES >> 20
             ),
             help: "look for a cell starting with a quotation mark (\") that is never closed; no contact needs that much text".to_string(),
         };
@@ -671,15 +659,12 @@ impl Lines {
     }
 }
 
-/// Where the tracker is in the CSV syntax, as the csv crate reads it: a quote opens a quoted
-/// cell only at the start of a cell, and a doubled quote inside one is a quote.
+/// Whether the tracker is inside a quoted cell, as the csv crate reads one: a quote opens it
+/// only at the start of a cell, and a doubled quote inside it is a quote.
 #[derive(Clone, Copy, PartialEq)]
 enum Quotes {
-    FieldStart,
-    Unquoted,
-    Quoted,
-    /// A quote inside a quoted cell: the cell's end, or the first half of `""`.
-    QuoteInQuoted,
+    Outside,
+    Inside,
 }
 
 struct LineTracker<R> {
@@ -688,15 +673,34 @@ struct LineTracker<R> {
     lines: Lines,
     delimiter: u8,
     quotes: Quotes,
-    field_bytes: u64,
+    /// The bytes of the row being read so far.
     record_bytes: u64,
     /// The line the row being read started on.
     row_line: u64,
+    /// The byte before the next one: a quote opens a cell only after a delimiter or a line end.
+    prev: u8,
     /// The last byte was a `\r` outside quotes: a line break unless a `\n` follows.
     pending_cr: bool,
+    /// The last byte was a quote inside a quoted cell: the cell's end, or half of `""`.
+    pending_quote: bool,
 }
 
 impl<R: Read> LineTracker<R> {
+    fn new(inner: R, lines: Lines, delimiter: u8) -> LineTracker<R> {
+        LineTracker {
+            inner,
+            offset: 0,
+            lines,
+            delimiter,
+            quotes: Quotes::Outside,
+            record_bytes: 0,
+            row_line: 1,
+            prev: b'\n',
+            pending_cr: false,
+            pending_quote: false,
+        }
+    }
+
     /// A line ends (a `\n`, or a `\r` alone, the old Mac way) and the next starts at `start`.
     fn line_break(&mut self, t: &mut LineTable, start: u64, in_quotes: bool) {
         let finished = (t.current_start, t.current_line, t.current_blank);
@@ -723,81 +727,74 @@ impl<R: Read> Read for LineTracker<R> {
             t.current_blank = true;
         }
         let mut i = 0;
+        // Only quotes and line ends matter here, and memchr finds them: most of a list is
+        // plain text, and this reader sees every byte of it.
         while i < n {
-            // A run of bytes that changes nothing but the lengths is passed over at once: most
-            // of a list is such runs, and this reader sees every byte of it.
-            let run = match self.quotes {
-                _ if self.pending_cr => Some(0),
-                Quotes::Unquoted => memchr::memchr3(self.delimiter, b'\n', b'\r', &buf[i..n]),
-                Quotes::Quoted => memchr::memchr2(b'"', b'\n', &buf[i..n]),
-                Quotes::FieldStart | Quotes::QuoteInQuoted => Some(0),
-            }
-            .unwrap_or(n - i);
-            if run > 0 {
-                self.field_bytes += run as u64;
-                self.record_bytes += run as u64;
-                // The line has a character on it (a run starts after one).
-                t.current_blank = false;
-                i += run;
-                if self.field_bytes > MAX_FIELD_BYTES || self.record_bytes > MAX_RECORD_BYTES {
-                    t.oversized = Some(self.row_line);
-                    return Err(std::io::Error::other("a cell or row is too large"));
-                }
-                continue;
-            }
-            let b = buf[i];
             let at = self.offset + i as u64;
-            if std::mem::take(&mut self.pending_cr) && b != b'\n' {
+            if std::mem::take(&mut self.pending_cr) && buf[i] != b'\n' {
                 // The `\r` before this byte ended its line by itself.
                 self.line_break(&mut t, at, false);
             }
-            let quoted = self.quotes == Quotes::Quoted;
-            // What this byte does to the cell and the row: outside quotes, `\n`, `\r` and
-            // `\r\n` all end a row, as the csv reader reads them.
-            let (field_ends, row_ends) = match (self.quotes, b) {
-                (Quotes::Quoted, b'"') => {
-                    self.quotes = Quotes::QuoteInQuoted;
-                    (false, false)
+            if std::mem::take(&mut self.pending_quote) {
+                if buf[i] == b'"' {
+                    // `""`: a quote inside the cell, which goes on.
+                    self.record_bytes += 1;
+                    i += 1;
+                    continue;
                 }
-                (Quotes::Quoted, _) => (false, false),
-                (Quotes::QuoteInQuoted, b'"') => {
-                    self.quotes = Quotes::Quoted;
-                    (false, false)
-                }
-                (Quotes::FieldStart, b'"') => {
-                    self.quotes = Quotes::Quoted;
-                    (false, false)
-                }
-                (_, b'\n' | b'\r') => (true, true),
-                (_, d) if d == self.delimiter => (true, false),
-                _ => {
-                    self.quotes = Quotes::Unquoted;
-                    (false, false)
-                }
+                self.quotes = Quotes::Outside;
+                self.prev = b'"';
+            }
+            let found = match self.quotes {
+                Quotes::Outside => memchr::memchr3(b'"', b'\n', b'\r', &buf[i..n]),
+                Quotes::Inside => memchr::memchr2(b'"', b'\n', &buf[i..n]),
             };
-            if field_ends {
-                self.quotes = Quotes::FieldStart;
-                self.field_bytes = 0;
-            } else {
-                self.field_bytes += 1;
-            }
-            self.record_bytes += 1;
-            if row_ends {
-                self.record_bytes = 0;
-            }
-            if b == b'\n' {
-                self.line_break(&mut t, at + 1, quoted);
-            } else if b == b'\r' {
-                // A line break if no `\n` follows: the next byte tells.
-                self.pending_cr = !quoted;
-            } else {
+            let Some(skip) = found else {
+                self.record_bytes += (n - i) as u64;
                 t.current_blank = false;
+                self.prev = buf[n - 1];
+                if self.record_bytes > MAX_RECORD_BYTES {
+                    t.oversized = Some(self.row_line);
+                    return Err(std::io::Error::other("a row is too large"));
+                }
+                break;
+            };
+            if skip > 0 {
+                t.current_blank = false;
+                self.prev = buf[i + skip - 1];
             }
-            if self.field_bytes > MAX_FIELD_BYTES || self.record_bytes > MAX_RECORD_BYTES {
-                t.oversized = Some(self.row_line);
-                return Err(std::io::Error::other("a cell or row is too large"));
+            self.record_bytes += skip as u64 + 1;
+            i += skip;
+            let at = self.offset + i as u64;
+            match (self.quotes, buf[i]) {
+                (Quotes::Outside, b'"') => {
+                    t.current_blank = false;
+                    let starts_cell =
+                        matches!(self.prev, b'\n' | b'\r') || self.prev == self.delimiter;
+                    if starts_cell {
+                        self.quotes = Quotes::Inside;
+                    }
+                    self.prev = b'"';
+                }
+                (Quotes::Outside, b'\n') => {
+                    self.record_bytes = 0;
+                    self.prev = b'\n';
+                    self.line_break(&mut t, at + 1, false);
+                }
+                (Quotes::Outside, _) => {
+                    // `\r`: the row ends; the line too, unless a `\n` follows.
+                    self.record_bytes = 0;
+                    self.prev = b'\r';
+                    self.pending_cr = true;
+                }
+                (Quotes::Inside, b'\n') => self.line_break(&mut t, at + 1, true),
+                (Quotes::Inside, _) => self.pending_quote = true,
             }
             i += 1;
+            if self.record_bytes > MAX_RECORD_BYTES {
+                t.oversized = Some(self.row_line);
+                return Err(std::io::Error::other("a row is too large"));
+            }
         }
         self.offset += n as u64;
         Ok(n)
@@ -837,6 +834,10 @@ mod tests {
         }
         let rows = lines_of("a,b\n\"two\nlines\",1\n3,4\n");
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 4]);
+        // A doubled quote inside a quoted cell, and a quote inside an unquoted one.
+        let rows = lines_of("a,b\n\"x\"\"y\nz\",1\nq\"r,2\n\"\"\"\",3\n");
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 4, 5]);
+        assert_eq!(rows[0].1, ["x\"y\nz", "1"]);
         // Classic Mac line ends: a `\r` alone.
         let rows = lines_of("a,b\r1,2\r\r3,4\r");
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 4]);
