@@ -10,7 +10,9 @@
 //!     cargo bench --bench perf                      # everything (about 5 minutes)
 //!     STEPCALL_BENCH_SIZES=10000 cargo bench --bench perf -- scale   # one part, one size
 //!
-//! Parts: `scale` (validate, import, sqlite3, resume, export), `dial`, `rate`, `polls`.
+//! Parts: `scale` (validate, import, sqlite3, resume, export), `dial`, `rate`, `polls`,
+//! `hostile` (inputs made to hang stepcall or fill its memory: each must be answered within 5 s
+//! and 500 MB).
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -62,6 +64,14 @@ fn main() {
         let line = polls_per_call(&dir.path().join("polls"));
         eprintln!("{line}");
         let _ = writeln!(report, "{line}");
+    }
+    if wants("hostile") {
+        let _ = writeln!(report, "\n| hostile input | `validate` | exit |");
+        let _ = writeln!(report, "| --- | ---: | ---: |");
+        for row in hostile(&dir.path().join("hostile")) {
+            eprintln!("{row}");
+            let _ = writeln!(report, "{row}");
+        }
     }
     println!("\n{report}");
 }
@@ -356,4 +366,108 @@ fn polls_per_call(dir: &Path) -> String {
         "polls per finished call (records ready 5–60 s, scaled 1/10): {:.2} ({polls} polls for {calls} calls)",
         polls as f64 / calls as f64
     )
+}
+
+/// `validate` on each input of issue 12's list of hostile inputs: its time, peak memory and exit
+/// code (2, with a message, or 4 where only one row is bad).
+fn hostile(dir: &Path) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let campaign = |name: &str, contacts: &str, template: &str| {
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(
+            &path,
+            format!("name: hostile\ncontacts: {contacts}\nuser_requirement: \"{template}\"\nhours: always\n"),
+        )
+        .unwrap();
+        path
+    };
+    std::fs::write(dir.join("ok.csv"), "name,phone\n王芳,13800138000\n").unwrap();
+    let many: String = (0..1000)
+        .map(|i| format!("客户{i},1380013{i:04}\n"))
+        .collect();
+    std::fs::write(dir.join("many.csv"), format!("name,phone\n{many}")).unwrap();
+    let mut wide = String::from("name,phone");
+    for i in 0..100_000 {
+        let _ = write!(wide, ",c{i}");
+    }
+    wide.push_str("\n王芳,13800138000\n");
+    std::fs::write(dir.join("wide.csv"), wide).unwrap();
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("breaks.csv")).unwrap());
+        f.write_all("name,phone\n王芳,13800138000\n\"".as_bytes())
+            .unwrap();
+        let chunk = vec![b'\n'; 1 << 20];
+        for _ in 0..200 {
+            f.write_all(&chunk).unwrap();
+        }
+    }
+    let rows = r#"<row r="1"><c r="A1" t="inlineStr"><is><t>name</t></is></c><c r="B1" t="inlineStr"><is><t>phone</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>王芳</t></is></c><c r="B2"><v>13800138000</v></c></row><row r="1048576"><c r="XFD1048576"><v>1</v></c></row>"#;
+    harness::write_xlsx(
+        &dir.join("far.xlsx"),
+        "Sheet1",
+        rows,
+        &[("dimension", "A1:XFD1048576")],
+    );
+    harness::write_xlsx(
+        &dir.join("bomb.xlsx"),
+        "Sheet1",
+        rows,
+        &[("xl/media/padding.bin", &"x".repeat(1 << 16))],
+    );
+    harness::declare_size(
+        &dir.join("bomb.xlsx"),
+        "xl/media/padding.bin",
+        3_000_000_000,
+    );
+    let fifo = dir.join("list.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let nested = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}{{ name }}";
+    let cases = [
+        (
+            "a loop inside a loop in the template",
+            campaign("nested", "ok.csv", nested),
+        ),
+        (
+            "requirements of 15 million characters, 1,000 rows",
+            campaign("long", "many.csv", "{{ name * 5000000 }}"),
+        ),
+        (
+            "`/dev/zero` as the list",
+            campaign("zero", "/dev/zero", "{{ name }}"),
+        ),
+        (
+            "a FIFO as the list",
+            campaign("fifo", "list.fifo", "{{ name }}"),
+        ),
+        (
+            "a header of 100,002 columns",
+            campaign("wide", "wide.csv", "{{ name }}"),
+        ),
+        (
+            "a 200 MB cell of line breaks",
+            campaign("breaks", "breaks.csv", "{{ name }}"),
+        ),
+        (
+            "an .xlsx with one cell at XFD1048576",
+            campaign("far", "far.xlsx", "{{ name }}"),
+        ),
+        (
+            "an .xlsx declaring 3 GB unpacked",
+            campaign("bomb", "bomb.xlsx", "{{ name }}"),
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(what, campaign)| {
+            let m = measure(stepcall().arg("validate").arg(&campaign));
+            assert!(m.code == 2 || m.code == 4, "{what}: exit {}", m.code);
+            format!("| {what} | {m} | {} |", m.code)
+        })
+        .collect()
 }
