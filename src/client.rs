@@ -362,11 +362,15 @@ fn classify_initiate(
         http_status: Some(status),
         body,
     };
+    let message = json
+        .as_ref()
+        .and_then(wire::error_message)
+        .unwrap_or_default();
+    let message = or_no_message(&message).to_string();
     let call_ids = json.as_ref().map(wire::call_ids).unwrap_or_default();
     if !call_ids.is_empty() {
         let slow_down = (status == 429).then(|| retry_after.unwrap_or(Duration::from_secs(1)));
-        let message = json.as_ref().and_then(wire::error_message);
-        let stop = account_error(status, message.as_deref().unwrap_or(""), base_url, false);
+        let stop = account_error(status, &message, base_url, false);
         return Dial::Accepted {
             call_ids,
             answer,
@@ -374,11 +378,6 @@ fn classify_initiate(
             stop,
         };
     }
-    let message = json
-        .as_ref()
-        .and_then(wire::error_message)
-        .unwrap_or_default();
-    let message = or_no_message(&message).to_string();
     if json.as_ref().is_some_and(wire::names_a_call) {
         return Dial::Uncertain {
             reason: format!(
@@ -394,7 +393,7 @@ fn classify_initiate(
             retry_after,
             answer: Some(answer),
         },
-        401..=405 | 426 | 300..=399 if status != 400 => {
+        300..=399 | 401..=405 | 426 => {
             let error = account_error(status, &message, base_url, true)
                 .expect("these statuses are account errors");
             Dial::Fatal {

@@ -103,7 +103,6 @@ const MAX_REJECTED_STREAK: u32 = 5;
 const MAX_THROTTLED_STREAK: u32 = 5;
 
 /// What a dial attempt came to, for the streak count and the probation.
-#[derive(Debug, Clone, PartialEq)]
 enum Outcome {
     Accepted,
     Uncertain(String),
@@ -113,7 +112,7 @@ enum Outcome {
 }
 
 enum Next {
-    Poll,
+    /// Answered: whatever calls it placed go to the poller.
     Done,
     /// Provably not sent; `connected` is false when no connection could be made at all.
     Retry {
@@ -480,7 +479,7 @@ impl Dialer {
                             call_ids.len()
                         );
                     }
-                    (DialRecord::Accepted { call_ids, answer }, Next::Poll)
+                    (DialRecord::Accepted { call_ids, answer }, Next::Done)
                 }
                 Dial::NotSent {
                     reason,
@@ -580,15 +579,11 @@ impl Dialer {
                 self.stop.raise(error);
             }
             match next {
-                Next::Poll => {
+                Next::Done => {
                     self.progress.dialed();
                     for call in placed {
                         let _ = calls.send(call);
                     }
-                    return Some(outcome);
-                }
-                Next::Done => {
-                    self.progress.dialed();
                     return Some(outcome);
                 }
                 Next::Retry {
