@@ -14,6 +14,7 @@ mod export;
 mod faults;
 mod hostile;
 mod lists;
+mod phones;
 mod provider;
 mod report;
 mod schedule;

@@ -3,22 +3,27 @@
 //! The normalised number is a contact's identity (duplicates, the database key, the idempotency
 //! key), so it must be the same string however the user typed it: `+86 138-0013-8000`,
 //! `0086 13800138000` and `138 0013 8000` all become `13800138000`, and a landline keeps its area
-//! code (`010-6552 9988` becomes `01065529988`). The `phonenumber` crate with region CN decides
-//! validity; this module only refuses input it would otherwise "fix" by guessing (letters are
-//! read as keypad digits by libphonenumber, which would ring a number nobody wrote).
+//! code (`010-6552 9988` becomes `01065529988`). Which digits make a valid number, and how it is
+//! dialled within China, is libphonenumber's verdict ([`china`], on its data in [`metadata`]);
+//! a committed table of its answers for 20,000 messy cells holds this module to it.
 //!
-//! Cells come from Excel, so this module also reads what people type there: full-width digits
-//! and punctuation (`１３８－００１３`), a trailing `.0` from a number column, an `86` prefix
-//! without `+`, and a note beside the number (`138 0013 8000 (office)`, `手机：13800138000`).
-//! It never drops or invents a digit: the only digits that may disappear are an international
-//! prefix (`+86`, `0086`, `86`) and an Excel `.0`, and the only one that may appear is the
-//! trunk `0` of a landline written internationally (`+86 10 6552 9988` is `01065529988`).
+//! This module reads the text around the digits, which libphonenumber reads differently from a
+//! person: it turns letters into keypad digits (`(office)` becomes 633423) and an Excel `.0`
+//! into a digit. Cells come from Excel, so it reads full-width digits and punctuation
+//! (`１３８－００１３`), a trailing `.0` from a number column, and a note beside the number
+//! (`138 0013 8000 (office)`, `张三13800138000`). The digits that may disappear are an
+//! international prefix (`+86`, `0086`, `86`), a trunk `0`, a carrier's dialling prefix
+//! libphonenumber strips (`17951`) and an Excel `.0`; the one that may appear is the trunk `0`
+//! libphonenumber dials in front of a landline or 96xxx number (`1096118` is `01096118`).
 //! Anything else that is not clearly one number is refused with a reason the user can act on:
 //! scientific notation, extensions, letters touching the digits, digits beside the number, and
 //! several numbers in one cell (unless the campaign asks to split them, see [`normalize_cell`]).
 
-use phonenumber::country::Id as Country;
-use phonenumber::{PhoneNumber, Type};
+mod china;
+mod metadata;
+
+/// The libphonenumber release whose data for China decides which numbers are valid.
+pub const METADATA_VERSION: &str = metadata::VERSION;
 
 /// Why a cell is not a number stepcall will dial. The text is shown to the user as the reason.
 pub type Reason = String;
@@ -50,7 +55,7 @@ pub fn normalize_cell(raw: &str, split: bool) -> Result<Vec<String>, Reason> {
 /// the two together). Anything else, valid or not, takes the long way.
 fn plain_mobile_cell(raw: &str) -> Option<String> {
     if is_plain_mobile(raw) {
-        national(raw, raw).ok()
+        judge(raw, false, raw).ok()
     } else {
         None
     }
@@ -89,7 +94,9 @@ fn read_cell(raw: &str, split: bool) -> Result<Vec<String>, Reason> {
     for pair in chunks.windows(2) {
         let between: String = chars[pair[0].last_digit + 1..pair[1].first_digit]
             .iter()
-            .filter(|c| !(c.is_whitespace() || matches!(c, ':' | '.' | '-' | '(' | ')' | '+')))
+            .filter(|c| {
+                !(c.is_whitespace() || matches!(c, ':' | '.' | '-' | '(' | ')' | '[' | ']' | '+'))
+            })
             .flat_map(|c| c.to_lowercase())
             .collect();
         if EXTENSION_MARKERS.contains(&between.as_str()) && parse_one(&pair[0].core).is_ok() {
@@ -170,23 +177,30 @@ const EXTENSION_MARKERS: [&str; 11] = [
     "ext#",
 ];
 
-/// Chinese numerals: touching the digits, they are digits stepcall would otherwise drop.
-const CHINESE_NUMERALS: &str = "〇一二三四五六七八九十零壹贰叁肆伍陆柒捌玖拾两";
-
 /// Characters that may appear between the digits of one number.
 fn is_joiner(c: char) -> bool {
-    matches!(c, ' ' | '-' | '.' | '(' | ')' | '+')
+    matches!(c, ' ' | '-' | '.' | '(' | ')' | '[' | ']' | '+')
 }
 
 /// Full-width forms (Excel with a Chinese input method) to ASCII, every dash to `-`, every kind
-/// of space to ` `.
+/// of space but a tab to ` `, and invisible characters to nothing.
 fn fold(raw: &str) -> String {
     raw.chars()
         .map(|c| match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' => '-',
+            // A tab between digits is a column pasted beside another, not spacing.
+            '\t' => '\t',
             c if c.is_whitespace() => ' ',
             c => c,
+        })
+        // Invisible characters pasted from the web (soft hyphen, zero-width space and joiners,
+        // word joiner, BOM) carry nothing.
+        .filter(|c| {
+            !matches!(
+                c,
+                '\u{AD}' | '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}'
+            )
         })
         .collect()
 }
@@ -269,11 +283,11 @@ fn chunks(chars: &[char]) -> Vec<Chunk> {
         let last = run.iter().rposition(char::is_ascii_digit).unwrap_or(first);
         let from = run
             .iter()
-            .position(|c| !matches!(c, ' ' | '-' | '.' | ')'))
+            .position(|c| !matches!(c, ' ' | '-' | '.' | ')' | ']'))
             .unwrap_or(first);
         let to = run
             .iter()
-            .rposition(|c| !matches!(c, ' ' | '-' | '.' | '(' | '+'))
+            .rposition(|c| !matches!(c, ' ' | '-' | '.' | '(' | '[' | '+'))
             .unwrap_or(last);
         found.push(Chunk {
             core: run[from..=to].iter().collect(),
@@ -284,10 +298,11 @@ fn chunks(chars: &[char]) -> Vec<Chunk> {
     found
 }
 
-/// A letter (or Chinese numeral) touching the digits, directly or through a dash
-/// (`1380013800O`, `138-FLOWERS`): it may be a mistyped digit, so the cell is refused.
+/// A Latin letter touching the digits, directly or through a dash (`1380013800O`,
+/// `138-FLOWERS`): it may be a mistyped digit, so the cell is refused. A Chinese character is
+/// text, even one that is a numeral: 三 in `张三13800138000` is part of a name.
 fn letter_touching(chars: &[char], chunk: &Chunk) -> Option<char> {
-    let suspicious = |c: char| c.is_ascii_alphabetic() || CHINESE_NUMERALS.contains(c);
+    let suspicious = |c: char| c.is_ascii_alphabetic();
     let first = chunk.first_digit;
     let before = [first.checked_sub(1), first.checked_sub(2)].map(|i| i.map(|i| chars[i]));
     let last = chunk.last_digit;
@@ -357,7 +372,9 @@ fn resolve(core: &str) -> Result<Vec<String>, Unreadable> {
     }
     if !pieces.is_empty() && i < groups.len() {
         let rest = groups[i..].join(" ");
-        let reason = parse_one(&rest).err().unwrap_or_else(|| invalid(&rest));
+        let reason = parse_one(&rest)
+            .err()
+            .unwrap_or_else(|| invalid(&rest, &rest));
         pieces.push(rest);
         return Err(Unreadable { pieces, reason });
     }
@@ -446,7 +463,8 @@ fn parse_one(part: &str) -> Result<String, Reason> {
     for c in body.chars() {
         match c {
             '0'..='9' => digits.push(c),
-            '+' if digits.is_empty() && !plus => plus = true,
+            // `++86`: libphonenumber reads any number of leading pluses as one.
+            '+' if digits.is_empty() => plus = true,
             '+' => {
                 return Err(format!(
                     "`{text}` has a + inside the number: only a leading +86 may be written with +"
@@ -458,62 +476,29 @@ fn parse_one(part: &str) -> Result<String, Reason> {
     if digits.is_empty() {
         return Err(format!("`{text}` is not a phone number"));
     }
-    if digits.len() > 17 {
-        return Err(invalid(text));
-    }
-    if plus {
-        international(text, &digits)
-    } else if let Some(rest) = digits.strip_prefix("00") {
-        international(text, rest)
-    } else if digits.len() == 13
-        && digits.starts_with("861")
-        && matches!(digits.as_bytes()[3], b'3'..=b'9')
-    {
-        national(text, &digits[2..])
-    } else {
-        national(text, &digits)
-    }
+    judge(text, plus, &digits)
 }
 
-/// `digits` follow `+` or `00`: a country code, then the national number.
-fn international(text: &str, digits: &str) -> Result<String, Reason> {
-    let number: PhoneNumber = phonenumber::parse(Some(Country::CN), format!("+{digits}"))
-        .map_err(|_| format!("`{text}` is not a phone number"))?;
-    let code = number.code().value();
-    match digits.strip_prefix("86") {
-        // `+86 010 …` (or `+86 (0)10 …`) keeps the trunk 0 it was written with.
-        Some(national_digits) if code == 86 && national_digits.starts_with('0') => {
-            let (kind, formatted) = parse_national(text, national_digits)?;
-            checked(text, kind, formatted, national_digits, false)
-        }
-        // `+86 10 …` gains it, as every landline is dialled within China.
-        Some(national_digits) if code == 86 => {
-            let kind = china_type(&number.national().to_string());
-            let formatted = national_format(&number.national().to_string(), kind);
-            checked(text, kind, formatted, national_digits, true)
-        }
-        _ => Err(format!(
-            "`{text}` is not a mainland China number (country code +{code}): Stepone only calls +86 numbers"
-        )),
+/// The number libphonenumber reads from `digits` (after a `+` if `plus`), in the form dialled
+/// within China, or why it is none.
+fn judge(text: &str, plus: bool, digits: &str) -> Result<String, Reason> {
+    let parsed = china::parse(plus, digits).map_err(|_| invalid(text, digits))?;
+    if parsed.country_code != 86 {
+        return Err(format!(
+            "`{text}` is not a mainland China number (country code +{}): Stepone only calls +86 numbers",
+            parsed.country_code
+        ));
     }
+    if china::kind(&parsed.national) == china::Kind::Unknown {
+        return Err(invalid(text, &parsed.national));
+    }
+    Ok(china::dialling_form(&parsed.national))
 }
 
-/// Validates national `digits`: the result has exactly these digits.
-fn national(text: &str, digits: &str) -> Result<String, Reason> {
-    if is_plain_mobile(digits) {
-        // The crate's parser would hand these digits back unchanged; skipping it is most of
-        // what makes a million-row list validate in seconds.
-        let kind = china_type(digits);
-        return checked(text, kind, national_format(digits, kind), digits, false);
-    }
-    let (kind, formatted) = parse_national(text, digits)?;
-    checked(text, kind, formatted, digits, false)
-}
-
-/// Eleven digits starting 13 to 19, but not 179: libphonenumber parses such a number (region
-/// CN) to itself, since neither its international prefix nor its national prefix for parsing
-/// (`00|1(?:[12]\d|79)\d\d00`, `(1(?:[12]\d|79)\d\d)|0`) can match there. A property test
-/// holds this fast path to the crate's own answer.
+/// Eleven digits starting 13 to 19, but not 179: libphonenumber reads such digits as they are,
+/// since neither its international prefix nor its national prefix for parsing
+/// (`00|1(?:[12]\d|79)\d\d00`, `(1(?:[12]\d|79)\d\d)|0`) can match there, and they do
+/// not start with 86. A test holds this fast path to the long way.
 fn is_plain_mobile(digits: &str) -> bool {
     let b = digits.as_bytes();
     b.len() == 11
@@ -523,263 +508,57 @@ fn is_plain_mobile(digits: &str) -> bool {
         && !digits.starts_with("179")
 }
 
-fn parse_national(text: &str, digits: &str) -> Result<(Type, String), Reason> {
-    let number: PhoneNumber =
-        phonenumber::parse(Some(Country::CN), digits).map_err(|_| invalid(text))?;
-    if number.code().value() != 86 {
-        return Err(format!(
-            "`{text}` is not a mainland China number (country code +{}): Stepone only calls +86 numbers",
-            number.code().value()
-        ));
-    }
-    let significant = number.national().to_string();
-    let kind = china_type(&significant);
-    Ok((kind, national_format(&significant, kind)))
-}
+/// Carrier codes that, dialled first, route a call through a cheaper carrier (IP dialling).
+/// libphonenumber strips those its national prefix pattern knows (`17951`, `12593`, ...);
+/// these are named when they are left in front of a number it cannot read.
+const DIALLING_PREFIXES: [&str; 12] = [
+    "17951", "17911", "17909", "17908", "17931", "17921", "12593", "10193", "11808", "17960",
+    "17990", "96688",
+];
 
-/// The digits of a number as dialled within China: a landline with its trunk `0` in front of
-/// the area code, any other number (mobile, 400/800, ...) as it is. The crate's national format
-/// is not used for this: for some area codes it leaves the 0 out (`0916 8970 2409` would become
-/// `916 89702409`, which no phone in China can dial).
-fn national_format(significant: &str, kind: Type) -> String {
-    match kind {
-        Type::FixedLine | Type::FixedLineOrMobile => format!("0{significant}"),
-        _ => significant.to_string(),
-    }
-}
-
-/// libphonenumber's descriptors for China as the `phonenumber` crate carries them (metadata
-/// 9.0.33): each type's pattern of the national number, without the whitespace of its extended
-/// syntax, and its possible lengths (empty: any). Copied, because reading anything from the
-/// crate first loads and checks its whole world database: 70 ms at every start, for lists that
-/// are nearly all plain mobiles. `china_descriptors_are_the_crates` fails the day the crate's
-/// data differs from this copy.
-struct Descriptors {
-    general: Descriptor,
-    /// Checked in this order; the first that matches decides.
-    special: &'static [(Type, Descriptor)],
-    fixed_line: Descriptor,
-    mobile: Descriptor,
-}
-
-type Descriptor = (&'static str, &'static [u16]);
-
-const CHINA: Descriptors = Descriptors {
-    general: (
-        r"(?:(?:1[03-689]|2\d)\d\d|6)\d{8}|1\d{10}|[126]\d{6}(?:\d(?:\d{2})?)?|86\d{5,6}|(?:[3-579]\d|8[0-57-9])\d{5,9}",
-        &[],
-    ),
-    special: &[
-        (Type::PremiumRate, (r"16[08]\d{5}", &[8])),
-        (Type::TollFree, (r"(?:(?:10|21)8|8)00\d{7}", &[10, 12])),
-        (
-            Type::SharedCost,
-            (
-                r"10(?:10\d{4}|96\d{3,4})|400\d{7}|950\d{7,8}|(?:2[0-57-9]|3(?:[157]\d|35|49|9[1-68])|4(?:[17]\d|2[179]|[35][1-9]|6[47-9]|8[23])|5(?:[1357]\d|2[37]|4[36]|6[1-46]|80|9[1-9])|6(?:3[1-5]|6[0238]|9[12])|7(?:01|[1579]\d|2[248]|3[014-9]|4[3-6]|6[023689])|8(?:1[236-8]|2[5-7]|[37]\d|5[14-9]|8[36-8]|9[1-8])|9(?:0[1-3689]|1[1-79]|[379]\d|4[13]|5[1-5]))96\d{3,4}",
-                &[7, 8, 9, 10, 11],
-            ),
-        ),
-    ],
-    fixed_line: (
-        r"(?:10(?:[02-79]\d\d|[18](?:0[1-9]|[1-9]\d))|2(?:[02-57-9]\d{3}|1(?:[18](?:0[1-9]|[1-9]\d)|[2-79]\d\d))|(?:41[03]|8078|9(?:78|94))\d\d)\d{5}|(?:10|2[0-57-9])(?:1(?:00|23)\d\d|95\d{3,4})|(?:41[03]|9(?:78|94))(?:100\d\d|95\d{3,4})|8078123|(?:43[35]|754|851)\d{7,8}|(?:43[35]|754|851)(?:1(?:00\d|23)\d|95\d{3,4})|(?:3(?:11|7[179])|4(?:[15]1|3[12])|5(?:1\d|2[37]|3[12]|51|7[13-79]|9[15])|7(?:[39]1|5[57]|6[09])|8(?:71|98))(?:[02-8]\d{7}|1(?:0(?:0\d\d(?:\d{3})?|[1-9]\d{5})|[13-9]\d{6}|2(?:[0-24-9]\d{5}|3\d(?:\d{4})?))|9(?:[0-46-9]\d{6}|5\d{3}(?:\d(?:\d{2})?)?))|(?:3(?:1[02-9]|35|49|5\d|7[02-68]|9[1-68])|4(?:1[24-9]|2[179]|3[46-9]|5[2-9]|6[47-9]|7\d|8[23])|5(?:3[03-9]|4[36]|5[02-9]|6[1-46]|7[028]|80|9[2-46-9])|6(?:3[1-5]|6[0238]|9[12])|7(?:01|[17]\d|2[248]|3[04-9]|4[3-6]|5[0-3689]|6[2368]|9[02-9])|8(?:1[236-8]|2[5-7]|3\d|5[2-9]|7[02-9]|8[36-8]|9[1-7])|9(?:0[1-3689]|1[1-79]|3\d|4[13]|5[1-5]|7[0-79]|9[0-35-9]))(?:[02-8]\d{6}|1(?:0(?:0\d\d(?:\d{2})?|[1-9]\d{4})|[13-9]\d{5}|2(?:[0-24-9]\d{4}|3\d(?:\d{3})?))|9(?:[0-46-9]\d{5}|5\d{3,5}))",
-        &[7, 8, 9, 10, 11],
-    ),
-    mobile: (
-        r"1740[0-5]\d{6}|1(?:[38]\d|4[57]|[59][0-35-9]|6[25-7]|7[0-35-8])\d{8}",
-        &[11],
-    ),
-};
-
-/// China's patterns, compiled once and matched directly, in the order and with the rules of
-/// `phonenumber::validator::number_type` (a descriptor matches when the length is one of its
-/// possible lengths and its pattern matches from the first digit).
-///
-/// Why not call the crate: it looks each pattern up by its source text in a shared cache, and
-/// hashing China's fixed-line pattern (kilobytes long) on every lookup cost about 40 µs a
-/// number. A property test checks the answers against `phonenumber::PhoneNumber::number_type`.
-struct ChinaPatterns {
-    /// Every descriptor's pattern, anchored at the first digit, matched in one pass; the
-    /// indices below point into it.
-    set: regex_automata::meta::Regex,
-    /// The possible lengths of each pattern of `set` (empty: any length).
-    lengths: Vec<&'static [u16]>,
-    general: usize,
-    special: Vec<(Type, usize)>,
-    fixed_line: usize,
-    mobile: usize,
-    /// The crate calls a number that is both `FixedLineOrMobile` when the two patterns are the same.
-    same_fixed_and_mobile: bool,
-}
-
-fn china_patterns() -> &'static ChinaPatterns {
-    static PATTERNS: std::sync::OnceLock<ChinaPatterns> = std::sync::OnceLock::new();
-    PATTERNS.get_or_init(|| {
-        let mut sources = Vec::new();
-        let mut lengths = Vec::new();
-        let mut add = |(pattern, possible): Descriptor| {
-            // `find(..).start() == 0`, as the crate asks, is "a match starts at 0": the
-            // leftmost match starts there whenever any does.
-            sources.push(format!("^(?:{pattern})"));
-            lengths.push(possible);
-            sources.len() - 1
-        };
-        let general = add(CHINA.general);
-        let special = CHINA
-            .special
-            .iter()
-            .map(|&(kind, desc)| (kind, add(desc)))
-            .collect();
-        let fixed_line = add(CHINA.fixed_line);
-        let mobile = add(CHINA.mobile);
-        // What `regex::RegexSet` builds, searched without allocating a match set each time.
-        let set = regex_automata::meta::Builder::new()
-            .configure(
-                regex_automata::meta::Config::new()
-                    .nfa_size_limit(Some(10 << 20))
-                    .hybrid_cache_capacity(2 << 20)
-                    .match_kind(regex_automata::MatchKind::All)
-                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
-            )
-            .syntax(
-                // Only ASCII digits are ever matched, and a Unicode `\d` (hundreds of ranges)
-                // made the set slow to compile and to run: 0.1 s per start, 1.5 s per million
-                // numbers.
-                regex_automata::util::syntax::Config::new().unicode(false),
-            )
-            .build_many(&sources)
-            .expect("libphonenumber's patterns compile");
-        ChinaPatterns {
-            set,
-            lengths,
-            general,
-            special,
-            fixed_line,
-            mobile,
-            same_fixed_and_mobile: CHINA.fixed_line.0 == CHINA.mobile.0,
-        }
-    })
-}
-
-/// The type of the China national significant number `national` (Unknown: not valid).
-fn china_type(national: &str) -> Type {
-    thread_local! {
-        // Which patterns matched, reused: allocating it per number cost a twentieth of
-        // judging a row.
-        static MATCHED: std::cell::RefCell<regex_automata::PatternSet> = std::cell::RefCell::new(
-            regex_automata::PatternSet::new(china_patterns().set.pattern_len()),
+/// Why `text` (whose digits libphonenumber read as `national`) is no number to dial, as
+/// precisely as the digits allow.
+fn invalid(text: &str, national: &str) -> Reason {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    if let Some(prefix) = DIALLING_PREFIXES.iter().find(|p| {
+        digits.len() > p.len() + 6
+            && digits.starts_with(**p)
+            && judge(&digits[p.len()..], false, &digits[p.len()..]).is_ok()
+    }) {
+        return format!(
+            "`{text}` starts with {prefix}, a carrier's IP-dialling prefix: stepcall dials the number alone; remove {prefix} and keep the number after it"
         );
     }
-    let p = china_patterns();
-    MATCHED.with_borrow_mut(|matched| {
-        matched.clear();
-        p.set
-            .which_overlapping_matches(&regex_automata::Input::new(national), matched);
-        let is = |i: usize| {
-            matched.contains(regex_automata::PatternID::must(i))
-                && (p.lengths[i].is_empty() || p.lengths[i].contains(&(national.len() as u16)))
-        };
-        if !is(p.general) {
-            return Type::Unknown;
+    // Only for digits written as a mobile: after a trunk 0 they were meant as a landline.
+    let written_as_mobile = digits
+        .strip_suffix(national)
+        .is_some_and(|before| !before.ends_with('0'));
+    if national.len() == 11 && national.starts_with('1') && written_as_mobile {
+        // The shortest prefix that no mobile number continues.
+        let unused = [3, 4]
+            .into_iter()
+            .map(|len| &national[..len])
+            .find(|prefix| {
+                (0..10).all(|d| {
+                    let candidate = format!("{prefix}{d}{}", "0".repeat(10 - prefix.len()));
+                    china::kind(&candidate) != china::Kind::Mobile
+                })
+            });
+        if let Some(prefix) = unused {
+            return format!(
+                "`{text}`: {prefix} is not a mobile prefix in use, so no mobile starts with it; check the number with its owner"
+            );
         }
-        if let Some((kind, _)) = p.special.iter().find(|(_, i)| is(*i)) {
-            return *kind;
-        }
-        let mobile = is(p.mobile);
-        if is(p.fixed_line) {
-            if p.same_fixed_and_mobile || mobile {
-                return Type::FixedLineOrMobile;
-            }
-            return Type::FixedLine;
-        }
-        if mobile {
-            return Type::Mobile;
-        }
-        Type::Unknown
-    })
-}
-
-/// `formatted` if the number is valid and `formatted` has exactly the `digits` written, or a
-/// trunk `0` in front of them when `trunk_may_be_added` (the number was written after +86).
-fn checked(
-    text: &str,
-    kind: Type,
-    formatted: String,
-    digits: &str,
-    trunk_may_be_added: bool,
-) -> Result<String, Reason> {
-    if kind == Type::Unknown {
-        return Err(invalid(text));
     }
-    let with_trunk = format!("0{digits}");
-    if formatted == digits || trunk_may_be_added && formatted == with_trunk {
-        Ok(formatted)
-    } else if formatted == with_trunk {
-        Err(format!(
-            "`{text}` has no leading 0: a landline is written with its area code, like 010 6552 9988; if you mean {formatted}, write that"
-        ))
-    } else {
-        Err(invalid(text))
-    }
-}
-
-fn invalid(text: &str) -> Reason {
     format!(
-        "`{text}` is not a valid China number: a mobile has 11 digits starting with 1, a landline starts with its area code (010, 021, 0755, ...)"
+        "`{text}` is not a valid China number: a mobile has 11 digits starting with a prefix in use (138, 159, 199, ...), a landline its area code (010, 021, 0755, ...) and then 7 or 8 digits; check for a digit too many or too few"
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{
-        china_type, is_plain_mobile, national, normalize, normalize_cell, plain_mobile_cell,
-        read_cell,
-    };
+    use super::{china, is_plain_mobile, normalize, normalize_cell, plain_mobile_cell, read_cell};
     use proptest::prelude::*;
-
-    /// The copy of China's descriptors is the crate's own, pattern for pattern, in the same
-    /// order of types.
-    #[test]
-    fn china_descriptors_are_the_crates() {
-        use phonenumber::Type;
-        use phonenumber::metadata::Descriptor;
-        let meta = phonenumber::metadata::DATABASE
-            .by_id("CN")
-            .expect("libphonenumber knows China");
-        let d = meta.descriptors();
-        let ours = |desc: &Descriptor| -> (String, Vec<u16>) {
-            (
-                desc.national_number().as_str().split_whitespace().collect(),
-                desc.possible_length().to_vec(),
-            )
-        };
-        let copied =
-            |(pattern, lengths): super::Descriptor| (pattern.to_string(), lengths.to_vec());
-        assert_eq!(copied(super::CHINA.general), ours(d.general()));
-        let crate_special: Vec<_> = [
-            (Type::PremiumRate, d.premium_rate()),
-            (Type::TollFree, d.toll_free()),
-            (Type::SharedCost, d.shared_cost()),
-            (Type::Voip, d.voip()),
-            (Type::PersonalNumber, d.personal_number()),
-            (Type::Pager, d.pager()),
-            (Type::Uan, d.uan()),
-            (Type::Voicemail, d.voicemail()),
-        ]
-        .into_iter()
-        .filter_map(|(kind, desc)| Some((kind, ours(desc?))))
-        .collect();
-        let copied_special: Vec<_> = super::CHINA
-            .special
-            .iter()
-            .map(|&(kind, desc)| (kind, copied(desc)))
-            .collect();
-        assert_eq!(copied_special, crate_special);
-        assert_eq!(
-            copied(super::CHINA.fixed_line),
-            ours(d.fixed_line().unwrap())
-        );
-        assert_eq!(copied(super::CHINA.mobile), ours(d.mobile().unwrap()));
-    }
 
     const MOBILE: &str = "13800138000";
     const OTHER_MOBILE: &str = "13900139000";
@@ -856,8 +635,8 @@ mod tests {
             ("0086 21 6888 1234", SHANGHAI),
             ("+86-21-68881234", SHANGHAI),
             // A landline is dialled with its trunk 0, whatever the area code.
-            ("0916 8970 2409", "091689702409"),
-            ("+86 916 8970 2409", "091689702409"),
+            ("0571 8888 1234", "057188881234"),
+            ("+86 571 8888 1234", "057188881234"),
             ("0755-8888 8888", "075588888888"),
             // Numbers without a trunk 0 stay without one.
             ("400-123-4567", "4001234567"),
@@ -875,6 +654,22 @@ mod tests {
             ("13800138000;", MOBILE),
             ("13800138000 ext", MOBILE),
             ("13800138000 / 王先生", MOBILE),
+            // What libphonenumber reads as a person means it.
+            ("86-20-8040-9985", "02080409985"),
+            ("861065529988", BEIJING),
+            ("0138-0013-8000", MOBILE),
+            ("013800138000", MOBILE),
+            ("0400 123 4567", "4001234567"),
+            ("1065529988", BEIJING),
+            ("张三13800138000", MOBILE),
+            ("李四 195-5091-9415", "19550919415"),
+            ("13800138000一", MOBILE),
+            ("010-96118", "01096118"),
+            ("1096118", "01096118"),
+            ("16107242769", "16107242769"),
+            ("17951 13800138000", MOBILE),
+            ("17951 1065529988", BEIJING),
+            ("12593 13800138000", MOBILE),
         ];
         for (raw, want) in table {
             assert_eq!(normalize(raw).as_deref(), Ok(*want), "{raw}");
@@ -926,7 +721,6 @@ mod tests {
             ("138O0138000", &["`O`"]),
             ("l3800138000", &["`l`"]),
             ("Tel13800138000", &["`l`"]),
-            ("13800138000一", &["`一`"]),
             ("138〇0138000", &["`〇`", "0-9"]),
             ("13800138000 ①", &["`①`"]),
             ("١٣٨٠٠١٣٨٠٠٠", &["0-9"]),
@@ -957,12 +751,16 @@ mod tests {
             ("+852 2123 4567", &["+852"]),
             ("00852 2123 4567", &["+852"]),
             ("+886 2 2345 6789", &["+886"]),
-            // Invalid or guessed digits.
-            ("1065529988", &["no leading 0", "01065529988"]),
-            ("91689702409", &["no leading 0", "091689702409"]),
-            ("0400 123 4567", &["not a valid China number"]),
-            ("013800138000", &["not a valid China number"]),
-            ("861065529988", &["not a valid China number"]),
+            // Invalid digits.
+            ("91689702409", &["not a valid China number"]),
+            ("0916 8970 2409", &["not a valid China number"]),
+            ("010-65552-9988", &["not a valid China number", "too many"]),
+            ("0756-72838738", &["not a valid China number"]),
+            ("+86 0592 69457226", &["not a valid China number"]),
+            ("15423183147", &["154 is not a mobile prefix in use"]),
+            ("17412345678", &["1741 is not a mobile prefix in use"]),
+            ("10193 13800138000", &["10193", "IP-dialling prefix"]),
+            ("17951-010-65529988", &["17951", "IP-dialling prefix"]),
             ("8613800138000 0", &["extension"]),
             ("138+0013+8000", &["+ inside"]),
             ("13800138000-13900139000", &["not a valid China number"]),
@@ -1056,16 +854,17 @@ mod tests {
         }
         assert_eq!(
             normalize("13900139000 / 13800138000 1390013900").unwrap_err(),
-            "the cell is read as several numbers (13900139000, 13800138000, 1390013900), and `1390013900` is not a valid China number: a mobile has 11 digits starting with 1, a landline starts with its area code (010, 021, 0755, ...); put one number per row"
+            "the cell is read as several numbers (13900139000, 13800138000, 1390013900), and `1390013900` is not a valid China number: a mobile has 11 digits starting with a prefix in use (138, 159, 199, ...), a landline its area code (010, 021, 0755, ...) and then 7 or 8 digits; check for a digit too many or too few; put one number per row"
         );
         let reason = normalize_cell("13800138000 / +1 650 253 0000", true).unwrap_err();
         assert!(reason.contains("+1"), "{reason}");
     }
 
-    /// True if libphonenumber itself holds the national number `n` valid.
-    fn valid_per_libphonenumber(n: &str) -> bool {
-        phonenumber::parse(Some(phonenumber::country::Id::CN), n)
-            .is_ok_and(|number| phonenumber::is_valid(&number))
+    /// True if the national number `n` is valid as dialled (the libphonenumber table holds
+    /// this verdict to the reference).
+    fn valid(n: &str) -> bool {
+        let national = n.strip_prefix('0').unwrap_or(n);
+        china::kind(national) != china::Kind::Unknown && china::dialling_form(national) == n
     }
 
     /// A valid mobile (`true`) or landline (`false`) in national form.
@@ -1088,9 +887,7 @@ mod tests {
             prop::collection::vec(0u8..10, 7),
         )
             .prop_map(|(area, first, rest)| (format!("{area}{first}{}", digits(&rest)), false));
-        prop_oneof![mobile, landline].prop_filter("valid per libphonenumber", |(n, _)| {
-            valid_per_libphonenumber(n)
-        })
+        prop_oneof![mobile, landline].prop_filter("valid", |(n, _)| valid(n))
     }
 
     fn digits(values: &[u8]) -> String {
@@ -1195,8 +992,8 @@ mod tests {
             .collect()
     }
 
-    /// The digits of `s` are those of `n`, give or take an international prefix (after which a
-    /// landline's trunk 0 may be added) and an Excel `.0`.
+    /// The digits of `s` are those of `n`, give or take an international prefix, a trunk 0 and
+    /// an Excel `.0`.
     fn digits_accounted_for(s: &str, n: &str) -> bool {
         let text = folded(s);
         let d: String = text.chars().filter(char::is_ascii_digit).collect();
@@ -1209,7 +1006,9 @@ mod tests {
                     return false;
                 };
                 let float_ok = float.is_empty() || text.contains(&format!(".{float}"));
-                let same = middle == n || !prefix.is_empty() && format!("0{middle}") == n;
+                // libphonenumber's dialling form may add a landline's trunk 0, or drop the
+                // one written before a mobile.
+                let same = middle == n || format!("0{middle}") == n || middle == format!("0{n}");
                 float_ok && same
             })
         })
@@ -1306,40 +1105,15 @@ mod tests {
             prop_assert_eq!(normalize_cell(&raw, true), Ok(vec![n.clone()]));
         }
 
-        /// The compiled China patterns classify every number as the crate itself does.
+        /// A plain mobile-shaped number, which skips most of the reading, gets the answer
+        /// the long way gives.
         #[test]
-        fn china_patterns_agree_with_the_crate(digits in "0?[1-9][0-9]{4,11}") {
-            if let Ok(number) = phonenumber::parse(Some(phonenumber::country::Id::CN), &digits) {
-                let crate_says = number.number_type(&phonenumber::metadata::DATABASE);
-                prop_assert_eq!(china_type(&number.national().to_string()), crate_says, "{}", digits);
-                prop_assert_eq!(
-                    china_type(&number.national().to_string()) != phonenumber::Type::Unknown,
-                    phonenumber::is_valid(&number)
-                );
-            }
-        }
-
-        /// A plain mobile-shaped number, which skips the crate's parser, gets the answer the
-        /// crate's parser would have led to.
-        #[test]
-        fn the_mobile_fast_path_agrees_with_the_crate(digits in "1[3-9][0-9]{9}") {
+        fn the_mobile_fast_path_agrees_with_the_long_way(digits in "1[3-9][0-9]{9}") {
             prop_assert_eq!(is_plain_mobile(&digits), !digits.starts_with("179"));
-            let number = phonenumber::parse(Some(phonenumber::country::Id::CN), &digits).unwrap();
-            let kind = number.number_type(&phonenumber::metadata::DATABASE);
-            let crate_says = if !phonenumber::is_valid(&number) {
-                None
-            } else if matches!(kind, phonenumber::Type::FixedLine | phonenumber::Type::FixedLineOrMobile) {
-                Some(format!("0{}", number.national()))
-            } else {
-                Some(number.national().to_string())
-            };
-            let ours = national(&digits, &digits);
             if let Some(fast) = plain_mobile_cell(&digits) {
                 prop_assert_eq!(Ok(vec![fast]), read_cell(&digits, false));
-            }
-            match crate_says {
-                Some(formatted) if formatted == digits => prop_assert_eq!(ours, Ok(digits.clone())),
-                _ => prop_assert!(ours.is_err(), "{} => {:?}", digits, ours),
+            } else {
+                prop_assert!(read_cell(&digits, false).is_err() || !is_plain_mobile(&digits));
             }
         }
 
