@@ -164,6 +164,9 @@ fn cmd_validate(campaign: &Campaign, strict: bool, invalid_out: Option<&Path>) -
         campaign.name
     );
     println!("  {contacts}: {}", v.format);
+    if let Some((column, values)) = &v.sample {
+        println!("  column `{column}` reads: {}", values.join(", "));
+    }
     println!(
         "  {} rows · {} valid · {} invalid · {} duplicate · {} suppressed",
         v.rows, v.valid, v.invalid, v.duplicates, v.suppressed

@@ -50,6 +50,8 @@ struct RawCampaign {
     #[serde(default)]
     sheet: Option<String>,
     #[serde(default)]
+    delimiter: Option<String>,
+    #[serde(default)]
     multi_phone: Option<MultiPhone>,
     #[serde(default)]
     outcomes: Rules,
@@ -380,6 +382,19 @@ impl Campaign {
                 })?,
             ),
         };
+        let delimiter = match raw.delimiter.as_deref() {
+            None => None,
+            Some("," | "comma") => Some(b','),
+            Some(";" | "semicolon") => Some(b';'),
+            Some("\t" | "tab") => Some(b'\t'),
+            Some("|" | "pipe") => Some(b'|'),
+            Some(other) => {
+                return Err(invalid(
+                    format!("`delimiter: {other:?}` is not a delimiter stepcall reads"),
+                    "use \",\", \";\", tab or \"|\"",
+                ));
+            }
+        };
         let webhook = match raw.results.webhook {
             None => None,
             Some(w) => Some(Webhook {
@@ -471,6 +486,7 @@ impl Campaign {
             read: ReadOptions {
                 encoding,
                 sheet: raw.sheet,
+                delimiter,
             },
             multi_phone: raw.multi_phone.unwrap_or_default(),
             outcomes: raw.outcomes,

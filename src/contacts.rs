@@ -1,13 +1,17 @@
-//! Reading a contact list: a CSV, text or Excel file in, header and rows of text out.
+//! Reading a contact list: a CSV, text or workbook file in, header and rows of text out.
 //!
-//! People keep contacts in Excel and export them in whatever encoding their Excel uses, so the
-//! reader takes CSV in UTF-8 (with or without a BOM), GB18030/GBK and UTF-16 (Excel's "Unicode
-//! text", tab-separated), detecting the encoding (BOM, then valid UTF-8, then chardetng hinted
-//! for Chinese) unless the campaign names one, and the delimiter (`,`, `;` or tab) from the
-//! header line; and `.xlsx` workbooks directly, where a number typed as a number comes back as
-//! the digits typed. Every cell stays text. Rows are streamed (CSV) so a large list never has
-//! to fit in memory, and are numbered as a spreadsheet shows them. A row that cannot be read
-//! (ragged, or a cell too large) is reported with its row, not fatal for the list.
+//! What a file is comes from its bytes, not its name: a zip is an .xlsx/.xlsb or an .ods, a
+//! compound file an .xls (WPS's .et is one), anything else text. People keep contacts in Excel
+//! and WPS and export them in whatever encoding those use, so text is UTF-8 (with or without a
+//! BOM), GB18030/GBK or UTF-16, decided from the whole file by `decoding` unless the campaign
+//! names one; a byte the encoding cannot explain refuses the list with its line and column.
+//! The delimiter (`,`, `;`, tab or `|`) is what the first row holds most of outside quoted cells,
+//! unless the campaign's `delimiter:` says. A workbook's cells read as the sheet shows them
+//! (`cell_text`), from the first visible sheet, a merged cell's value in every cell it spans.
+//! Every cell stays text. CSV rows are streamed so a large list never has to fit in memory, and
+//! are numbered as a spreadsheet shows them. A row that cannot be read (ragged, or a cell too
+//! large) is reported with its row, not fatal for the list; a quote never closed is fatal, at
+//! the row where it opened, since every row after it would vanish into one cell.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -76,11 +80,16 @@ impl Format {
 pub struct ReadOptions {
     pub encoding: Option<&'static Encoding>,
     pub sheet: Option<String>,
+    /// The campaign's `delimiter:`, over what the header line suggests.
+    pub delimiter: Option<u8>,
 }
 
 pub struct ContactReader {
     path: PathBuf,
     headers: Vec<String>,
+    /// The columns up to the last one the header names: a row may stop there, since Excel
+    /// writes `name,phone,` for a header with an empty cell after it but not for its rows.
+    named_width: usize,
     format: Format,
     source: Source,
 }
@@ -101,49 +110,65 @@ impl ContactReader {
         ContactReader::open_with(path, &ReadOptions::default())
     }
 
+    /// Opens a contact list as what its bytes say it is, whatever its name: a workbook
+    /// (.xlsx, .xlsb, .xls, WPS's .et, .ods) or text.
     pub fn open_with(path: &Path, options: &ReadOptions) -> Result<ContactReader> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_lowercase();
-        if matches!(ext.as_str(), "xlsx" | "xlsm" | "xls" | "xlsb" | "ods") {
-            return open_workbook(path, &ext, options.sheet.as_deref());
+        let mut file = crate::files::open_regular(path)?;
+        let mut start = [0u8; 256];
+        let n = read_up_to(&mut file, &mut start).map_err(|cause| Error::ReadFile {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        if let Some(kind) = workbook_kind(&start[..n]) {
+            return open_workbook(path, file, kind, options.sheet.as_deref());
         }
         if options.sheet.is_some() {
             return Err(Error::ContactsFormat {
                 path: path.to_path_buf(),
                 line: 0,
-                message: "`sheet:` is set but the contact list is not an Excel workbook".into(),
-                help: "remove `sheet:` or point `contacts:` at the .xlsx file".into(),
+                message: "`sheet:` is set but the contact list is text, not a workbook".into(),
+                help: "remove `sheet:` or point `contacts:` at the workbook".into(),
             });
         }
         let read_err = |cause| Error::ReadFile {
             path: path.to_path_buf(),
             cause,
         };
-        let mut file = crate::files::open_regular(path)?;
+        file.seek(SeekFrom::Start(0)).map_err(read_err)?;
         let mut sample = vec![0; 64 * 1024];
         let n = read_up_to(&mut file, &mut sample).map_err(read_err)?;
         sample.truncate(n);
+        file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+        let decision = crate::decoding::decide(&mut file, Encoding::for_bom(&sample), options.encoding)
+            .map_err(|e| match e {
+                crate::decoding::Undecided::Io(cause) => read_err(cause),
+                crate::decoding::Undecided::Utf16WithoutBom => Error::ContactsFormat {
+                    path: path.to_path_buf(),
+                    line: 0,
+                    message: "the file looks like UTF-16 text without a byte-order mark, in no byte order stepcall can tell".into(),
+                    help: "save it again from Excel as \"CSV UTF-8\", or set `encoding: utf-16le` (or utf-16be) in the campaign".into(),
+                },
+            })?;
+        let encoding = decision.encoding;
+        let bom = decision.source == crate::decoding::Source::Bom;
+        let detected = decision.source == crate::decoding::Source::Detected;
+        let (text, _, _) = encoding.decode(&sample);
+        let delimiter = options
+            .delimiter
+            .unwrap_or_else(|| guess_delimiter(text.trim_start_matches('\u{feff}')));
+        if let Some(at) = decision.bad_byte {
+            file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+            return Err(undecodable(
+                path,
+                &mut file,
+                encoding,
+                at,
+                delimiter,
+                decision.source,
+            ));
+        }
         // The same file, read again from its start: a path re-opened could be another file.
         file.seek(SeekFrom::Start(0)).map_err(read_err)?;
-        let (encoding, bom, detected) = match (Encoding::for_bom(&sample), options.encoding) {
-            (Some((enc, _)), _) => (enc, true, false),
-            (None, Some(enc)) => (enc, false, false),
-            (None, None) => (detect(&sample), false, true),
-        };
-        let (text, _, _) = encoding.decode(&sample);
-        let first_line = text
-            .trim_start_matches('\u{feff}')
-            .lines()
-            .next()
-            .unwrap_or("");
-        let delimiter = [b',', b';', b'\t']
-            .into_iter()
-            .max_by_key(|d| first_line.matches(*d as char).count())
-            .filter(|d| first_line.contains(*d as char))
-            .unwrap_or(b',');
         let decoded: Box<dyn Read + Send> = Box::new(
             encoding_rs_io::DecodeReaderBytesBuilder::new()
                 .encoding(Some(encoding))
@@ -179,6 +204,7 @@ impl ContactReader {
         };
         Ok(ContactReader {
             path: path.to_path_buf(),
+            named_width: named_width(&raw),
             headers,
             format,
             source,
@@ -191,6 +217,20 @@ impl ContactReader {
 
     pub fn format(&self) -> &Format {
         &self.format
+    }
+
+    /// The column names the header has more than once. Reading such a list is fine; using one
+    /// of those names (as the phone column, or in the template) is an error, since it names
+    /// no one column.
+    pub fn duplicated(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::with_capacity(self.headers.len());
+        let mut twice: Vec<&str> = Vec::new();
+        for h in &self.headers {
+            if !seen.insert(h.as_str()) && !twice.contains(&h.as_str()) {
+                twice.push(h);
+            }
+        }
+        twice
     }
 
     /// The next non-blank row, or `None` at the end of the file.
@@ -237,7 +277,7 @@ impl ContactReader {
                     .iter()
                     .rposition(|c| !c.trim().is_empty())
                     .map_or(0, |i| i + 1);
-                if used > width || cells.len() < width {
+                if used > width || cells.len() < self.named_width {
                     let n = used.max(cells.len().min(width));
                     problem = Some(format!(
                         "this row has {n} cell{} but the header has {width}: check for a missing or stray delimiter, or an unquoted comma",
@@ -276,30 +316,173 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Valid UTF-8 is UTF-8 (a multi-byte character cut at the sample's end included); otherwise
-/// chardetng decides, told the text is probably Chinese.
-pub(crate) fn detect(sample: &[u8]) -> &'static Encoding {
-    match std::str::from_utf8(sample) {
-        Ok(_) => encoding_rs::UTF_8,
-        Err(e) if e.error_len().is_none() && sample.len() - e.valid_up_to() < 4 => {
-            encoding_rs::UTF_8
+/// The delimiter of a text list: whichever of `,`, `;`, tab and `|` its first row holds most
+/// of outside quoted cells (`"Wang, Fang";138…` is `;`-separated), `,` if none.
+fn guess_delimiter(text: &str) -> u8 {
+    let mut counts = [0usize; 4];
+    const CANDIDATES: [char; 4] = [',', ';', '\t', '|'];
+    let mut quoted = false;
+    let mut at_cell_start = true;
+    for c in text.chars() {
+        if quoted {
+            // A closing quote, or half of `""`: either way the next quote toggles back.
+            if c == '"' {
+                quoted = false;
+            }
+            continue;
         }
-        Err(_) => {
-            let mut detector =
-                chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
-            detector.feed(sample, true);
-            let guess = detector.guess(Some(b"cn"), chardetng::Utf8Detection::Allow);
-            // GBK text is also valid GB18030, which can encode everything: decode with the superset.
-            if guess == encoding_rs::GBK {
-                encoding_rs::GB18030
-            } else {
-                guess
+        match c {
+            '"' if at_cell_start => quoted = true,
+            '\n' | '\r' => break,
+            c => {
+                if let Some(i) = CANDIDATES.iter().position(|&d| d == c) {
+                    counts[i] += 1;
+                    at_cell_start = true;
+                    continue;
+                }
             }
         }
+        at_cell_start = false;
+    }
+    let (best, count) = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, n)| (*n, std::cmp::Reverse(i)))
+        .expect("four candidates");
+    if *count == 0 {
+        b','
+    } else {
+        CANDIDATES[best] as u8
     }
 }
 
-/// Trims names and a BOM, names unnamed columns by their letter, and refuses a name twice.
+/// What the first bytes of a file say it is, when they say it is a workbook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Workbook {
+    /// Office Open XML (.xlsx, .xlsm) or its binary form (.xlsb): a zip.
+    OfficeOpen,
+    /// OpenDocument (.ods): a zip whose first entry names its kind.
+    OpenDocument,
+    /// Excel 97-2003 (.xls), also WPS's .et: a compound file.
+    Compound,
+}
+
+fn workbook_kind(start: &[u8]) -> Option<Workbook> {
+    if start.starts_with(b"PK\x03\x04") {
+        let names_ods = start.len() > 38
+            && &start[30..38] == b"mimetype"
+            && memchr::memmem::find(&start[..start.len().min(200)], b"opendocument.spreadsheet")
+                .is_some();
+        Some(if names_ods {
+            Workbook::OpenDocument
+        } else {
+            Workbook::OfficeOpen
+        })
+    } else if start.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        Some(Workbook::Compound)
+    } else {
+        None
+    }
+}
+
+/// Where the byte at `at` is (line and column), and the error that says so.
+fn undecodable(
+    path: &Path,
+    file: &mut File,
+    encoding: &'static Encoding,
+    at: u64,
+    delimiter: u8,
+    source: crate::decoding::Source,
+) -> Error {
+    let mut before = Vec::new();
+    let read = file.take(at).read_to_end(&mut before);
+    let mut byte = [0u8; 1];
+    let value = file.read_exact(&mut byte).map(|_| byte[0]);
+    let (text, _, _) = encoding.decode(&before);
+    let (line, column) = if read.is_ok() {
+        locate(&text, delimiter)
+    } else {
+        (0, 0)
+    };
+    let mut first_line = text.split(['\n', '\r']);
+    let header_cells: Vec<String> = first_line
+        .next()
+        .unwrap_or("")
+        .split(delimiter as char)
+        .map(|h| {
+            h.trim_start_matches('\u{feff}')
+                .trim()
+                .trim_matches('"')
+                .to_string()
+        })
+        .collect();
+    let column_name = match header_cells.get(column) {
+        Some(name) if line > 1 && !name.is_empty() => format!("column `{name}`"),
+        _ => format!("column {}", column_letter(column)),
+    };
+    let byte = value.map_or(String::new(), |b| format!(" (0x{b:02X})"));
+    let how = match source {
+        crate::decoding::Source::Bom => "its byte-order mark says",
+        crate::decoding::Source::Campaign => "the campaign's `encoding:` says",
+        crate::decoding::Source::Detected => "the rest of the file is",
+    };
+    Error::ContactsFormat {
+        path: path.to_path_buf(),
+        line,
+        message: format!(
+            "{column_name} holds a byte{byte} that is not {} text, which {how}; no row of the list is read until it is",
+            encoding.name()
+        ),
+        help: "retype that cell, or save the list again from Excel as \"CSV UTF-8\"; if the file is in another encoding, set `encoding:` in the campaign".to_string(),
+    }
+}
+
+/// The line (1-based) and column (0-based) just after `text`, counting as a CSV reader does:
+/// line breaks and delimiters inside quoted cells belong to the cell.
+fn locate(text: &str, delimiter: u8) -> (u64, usize) {
+    let delimiter = delimiter as char;
+    let (mut line, mut column) = (1u64, 0usize);
+    let mut quoted = false;
+    let mut at_cell_start = true;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let ends_line = c == '\n' || c == '\r' && chars.peek() != Some(&'\n');
+        if ends_line {
+            line += 1;
+        }
+        if quoted {
+            quoted = c != '"';
+            continue;
+        }
+        match c {
+            '"' if at_cell_start => quoted = true,
+            c if c == delimiter => {
+                column += 1;
+                at_cell_start = true;
+                continue;
+            }
+            '\n' | '\r' => {
+                if ends_line {
+                    column = 0;
+                }
+                at_cell_start = true;
+                continue;
+            }
+            _ => {}
+        }
+        at_cell_start = false;
+    }
+    (line, column)
+}
+
+/// How many columns the header names, up to the last one with a name.
+fn named_width(raw: &[String]) -> usize {
+    raw.iter()
+        .rposition(|h| !h.trim_start_matches('\u{feff}').trim().is_empty())
+        .map_or(0, |i| i + 1)
+}
+
+/// Trims names and a BOM, and names unnamed columns by their letter.
 fn clean_headers(path: &Path, raw: &[String]) -> Result<Vec<String>> {
     if raw
         .iter()
@@ -332,17 +515,6 @@ fn clean_headers(path: &Path, raw: &[String]) -> Result<Vec<String>> {
             name => name.to_string(),
         })
         .collect();
-    let mut seen = std::collections::HashSet::with_capacity(headers.len());
-    for h in &headers {
-        if !seen.insert(h.as_str()) {
-            return Err(Error::ContactsFormat {
-                path: path.to_path_buf(),
-                line: 1,
-                message: format!("the column name `{h}` appears twice in the header"),
-                help: "give every column its own name".to_string(),
-            });
-        }
-    }
     Ok(headers)
 }
 
@@ -353,7 +525,12 @@ const MAX_WORKBOOK_UNPACKED: u64 = 512 << 20;
 /// The most cells a sheet may span (header width × rows): every row is widened to the header.
 const MAX_SHEET_CELLS: u64 = 50_000_000;
 
-fn open_workbook(path: &Path, ext: &str, sheet: Option<&str>) -> Result<ContactReader> {
+fn open_workbook(
+    path: &Path,
+    file: File,
+    kind: Workbook,
+    sheet: Option<&str>,
+) -> Result<ContactReader> {
     use calamine::Reader;
     let bad = |message: String, help: &str| Error::ContactsFormat {
         path: path.to_path_buf(),
@@ -361,51 +538,115 @@ fn open_workbook(path: &Path, ext: &str, sheet: Option<&str>) -> Result<ContactR
         message,
         help: help.to_string(),
     };
-    if ext == "xls" {
-        // calamine reads an .xls whole, every cell at its place, when it opens it: one cell far
-        // away would take all the memory there is.
-        return Err(bad(
-            "old-style .xls workbooks are not read".into(),
-            "open it in Excel or WPS and save it as .xlsx (or as CSV UTF-8)",
-        ));
-    }
-    let file = crate::files::open_regular(path)?;
-    check_unpacked_size(path, &file)?;
+    let mut file = file;
+    let rewind = |file: &mut File| {
+        file.seek(SeekFrom::Start(0))
+            .map_err(|cause| Error::ReadFile {
+                path: path.to_path_buf(),
+                cause,
+            })
+    };
+    rewind(&mut file)?;
+    let (binary, mut xls_formats) = match kind {
+        Workbook::Compound => (false, crate::xls::check(path, &file)?),
+        _ => (
+            check_unpacked_size(path, &file)?,
+            crate::xls::Formats::new(),
+        ),
+    };
+    // The checks read through a handle that shares this one's position.
+    rewind(&mut file)?;
     let unreadable = |e: &dyn std::fmt::Display| {
         bad(
             format!("the workbook cannot be read: {e}"),
-            "save it again from Excel as .xlsx",
+            "save it again from Excel or WPS as .xlsx",
         )
     };
+    use crate::cell_text::{NumberFormat, shown};
     let reader = BufReader::new(file);
     let mut cells = SparseSheet::default();
-    // Excel's two formats: the same reading, over two types without a trait for it.
-    macro_rules! cells_of {
-        ($book:expr) => {{
-            let mut book = $book.map_err(|e| unreadable(&e))?;
-            let name = choose_sheet(path, book.sheet_names(), sheet)?;
+    let (name, merged) = match kind {
+        Workbook::OfficeOpen if !binary => {
+            let mut book = calamine::Xlsx::new(reader).map_err(|e| unreadable(&e))?;
+            let name = choose_sheet(path, book.sheets_metadata(), sheet)?;
+            let merged = book
+                .merge_cells_by_sheet_name(&name)
+                .map_err(|e| unreadable(&e))?;
             let mut sheet = book
                 .worksheet_cells_reader(&name)
                 .map_err(|e| unreadable(&e))?;
-            cells.read_all(path, || sheet.next_cell(), unreadable)?;
-            name
-        }};
-    }
-    let name = match ext {
-        "xlsx" | "xlsm" => cells_of!(calamine::Xlsx::new(reader)),
-        "xlsb" => cells_of!(calamine::Xlsb::new(reader)),
-        _ => {
-            // OpenDocument: calamine caps the cells it reads itself.
-            let mut book = calamine::Ods::new(reader).map_err(|e| unreadable(&e))?;
-            let name = choose_sheet(path, book.sheet_names(), sheet)?;
-            let range = book.worksheet_range(&name).map_err(|e| unreadable(&e))?;
-            for (row, col, value) in range.cells() {
-                let (r0, c0) = range.start().unwrap_or((0, 0));
-                cells.add(path, (r0 + row as u32, c0 + col as u32), value.clone())?;
+            // Parsed once per style: a million cells share a handful.
+            let formats: Vec<Option<NumberFormat>> = sheet
+                .styles()
+                .iter()
+                .map(|s| {
+                    s.number_format
+                        .as_ref()
+                        .map(|n| NumberFormat::parse(&n.format_code))
+                })
+                .collect();
+            while let Some((cell, style)) = sheet
+                .next_cell_with_style_id()
+                .map_err(|e| unreadable(&e))?
+            {
+                let value = calamine::Data::from(cell.get_value().clone());
+                let format = formats.get(style).and_then(Option::as_ref);
+                cells.add(path, cell.get_position(), shown(&value, format))?;
             }
-            name
+            (name, merged)
+        }
+        Workbook::OfficeOpen => {
+            let mut book = calamine::Xlsb::new(reader).map_err(|e| unreadable(&e))?;
+            let name = choose_sheet(path, book.sheets_metadata(), sheet)?;
+            let mut sheet = book
+                .worksheet_cells_reader(&name)
+                .map_err(|e| unreadable(&e))?;
+            while let Some(cell) = sheet.next_cell().map_err(|e| unreadable(&e))? {
+                let value = calamine::Data::from(cell.get_value().clone());
+                cells.add(path, cell.get_position(), shown(&value, None))?;
+            }
+            (name, Vec::new())
+        }
+        Workbook::Compound => {
+            let mut book = calamine::Xls::new(reader).map_err(|e| unreadable(&e))?;
+            let name = choose_sheet(path, book.sheets_metadata(), sheet)?;
+            let merged = book
+                .merge_cells_by_sheet_name(&name)
+                .map_err(|e| unreadable(&e))?;
+            let range = book.worksheet_range(&name).map_err(|e| unreadable(&e))?;
+            let formats = xls_formats.remove(&name).unwrap_or_default();
+            cells.add_range(path, &range, |at| {
+                formats.get(&at).map(|c| NumberFormat::parse(c))
+            })?;
+            (name, merged)
+        }
+        Workbook::OpenDocument => {
+            let mut chosen = None;
+            let book = crate::ods::read(
+                reader,
+                |sheets| {
+                    let found = choose_ods_sheet(path, sheets, sheet);
+                    let index = found.as_ref().ok().copied();
+                    chosen = Some(found);
+                    index
+                },
+                MAX_SHEET_CELLS,
+                MAX_COLUMNS as u32,
+            )
+            .map_err(|e| unreadable(&e))?;
+            let index = chosen.expect("the sheet is chosen")?;
+            cells.rows = book.rows;
+            let merged = book
+                .merged
+                .iter()
+                .map(|&(top, left, bottom, right)| {
+                    calamine::Dimensions::new((top, left), (bottom, right))
+                })
+                .collect();
+            (book.sheets[index].name.clone(), merged)
         }
     };
+    cells.spread(&merged);
     let mut rows = std::mem::take(&mut cells.rows).into_iter();
     let Some((_, header)) = rows.next() else {
         return Err(bad(
@@ -439,21 +680,24 @@ fn open_workbook(path: &Path, ext: &str, sheet: Option<&str>) -> Result<ContactR
     };
     Ok(ContactReader {
         path: path.to_path_buf(),
+        named_width: named_width(&header),
         headers,
         format,
         source: Source::Sheet { rows },
     })
 }
 
-/// Refuses a zip-based workbook that declares more unpacked bytes than stepcall reads.
-fn check_unpacked_size(path: &Path, file: &File) -> Result<()> {
+/// Refuses a zip-based workbook that declares more unpacked bytes than stepcall reads, and
+/// tells whether it is the binary form (.xlsb) of Office Open XML.
+fn check_unpacked_size(path: &Path, file: &File) -> Result<bool> {
     let Ok(copy) = file.try_clone() else {
-        return Ok(());
+        return Ok(false);
     };
     // Not a zip at all: the workbook reader says so in its own words.
     let Ok(mut zip) = zip::ZipArchive::new(BufReader::new(copy)) else {
-        return Ok(());
+        return Ok(false);
     };
+    let binary = zip.index_for_name("xl/workbook.bin").is_some();
     let mut total: u64 = 0;
     for i in 0..zip.len() {
         if let Ok(entry) = zip.by_index_raw(i) {
@@ -472,37 +716,75 @@ fn check_unpacked_size(path: &Path, file: &File) -> Result<()> {
             help: "save the list as CSV (UTF-8) instead; if it came from elsewhere, it may not be a real contact list".into(),
         });
     }
-    Ok(())
+    Ok(binary)
 }
 
-fn choose_sheet(path: &Path, names: Vec<String>, wanted: Option<&str>) -> Result<String> {
+/// The sheet named by `sheet:`, or else the first one a person sees when opening the workbook
+/// (a hidden first sheet is often an old list).
+fn choose_sheet(path: &Path, sheets: &[calamine::Sheet], wanted: Option<&str>) -> Result<String> {
     let bad = |message: String, help: &str| Error::ContactsFormat {
         path: path.to_path_buf(),
         line: 0,
         message,
         help: help.to_string(),
     };
-    match wanted {
-        Some(wanted) => names
+    let names = || {
+        sheets
             .iter()
-            .find(|n| n.as_str() == wanted)
-            .cloned()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match wanted {
+        Some(wanted) => sheets
+            .iter()
+            .find(|s| s.name == wanted)
+            .map(|s| s.name.clone())
             .ok_or_else(|| {
                 bad(
-                    format!(
-                        "the workbook has no sheet `{wanted}` (sheets: {})",
-                        names.join(", ")
-                    ),
+                    format!("the workbook has no sheet `{wanted}` (sheets: {})", names()),
                     "set `sheet:` to one of those names",
                 )
             }),
-        None => names.first().cloned().ok_or_else(|| {
-            bad(
-                "the workbook has no sheets".into(),
-                "add the contacts to the first sheet",
-            )
-        }),
+        None => sheets
+            .iter()
+            .find(|s| {
+                s.visible == calamine::SheetVisible::Visible
+                    && s.typ == calamine::SheetType::WorkSheet
+            })
+            .map(|s| s.name.clone())
+            .ok_or_else(|| {
+                bad(
+                    format!(
+                        "the workbook has no visible worksheet (sheets: {})",
+                        names()
+                    ),
+                    "unhide the sheet with the contacts, or name it with `sheet:` in the campaign",
+                )
+            }),
     }
+}
+
+/// [`choose_sheet`] for an OpenDocument workbook's sheets: the index of the one to read.
+fn choose_ods_sheet(
+    path: &Path,
+    sheets: &[crate::ods::Sheet],
+    wanted: Option<&str>,
+) -> Result<usize> {
+    let as_calamine: Vec<calamine::Sheet> = sheets
+        .iter()
+        .map(|s| calamine::Sheet {
+            name: s.name.clone(),
+            typ: calamine::SheetType::WorkSheet,
+            visible: if s.visible {
+                calamine::SheetVisible::Visible
+            } else {
+                calamine::SheetVisible::Hidden
+            },
+        })
+        .collect();
+    let name = choose_sheet(path, &as_calamine, wanted)?;
+    Ok(sheets.iter().position(|s| s.name == name).unwrap_or(0))
 }
 
 /// The cells of a sheet that hold something, by row: as many as the file has, never the
@@ -513,30 +795,24 @@ struct SparseSheet {
 }
 
 impl SparseSheet {
-    /// Adds every cell `next` gives, until it gives none.
-    fn read_all<'a, E: std::fmt::Display>(
+    /// Adds every cell of a sheet read whole (.xls, .ods), as the sheet shows it with the
+    /// number format `format_at` gives for its (row, column).
+    fn add_range(
         &mut self,
         path: &Path,
-        mut next: impl FnMut() -> std::result::Result<Option<calamine::Cell<calamine::DataRef<'a>>>, E>,
-        unreadable: impl Fn(&dyn std::fmt::Display) -> Error,
+        range: &calamine::Range<calamine::Data>,
+        format_at: impl Fn((u32, u32)) -> Option<crate::cell_text::NumberFormat>,
     ) -> Result<()> {
-        while let Some(cell) = next().map_err(|e| unreadable(&e))? {
-            let value = calamine::Data::from(cell.get_value().clone());
-            self.add(path, cell.get_position(), value)?;
+        let (r0, c0) = range.start().unwrap_or((0, 0));
+        for (row, col, value) in range.used_cells() {
+            let at = (r0 + row as u32, c0 + col as u32);
+            let text = crate::cell_text::shown(value, format_at(at).as_ref());
+            self.add(path, at, text)?;
         }
         Ok(())
     }
 
-    fn add(&mut self, path: &Path, (row, col): (u32, u32), value: calamine::Data) -> Result<()> {
-        use calamine::Data;
-        let text = match value {
-            Data::Empty => return Ok(()),
-            Data::String(s) => s,
-            // A number typed into a cell: give back the digits typed, not 1.38e10.
-            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
-            Data::Int(i) => i.to_string(),
-            other => other.to_string(),
-        };
+    fn add(&mut self, path: &Path, (row, col): (u32, u32), text: String) -> Result<()> {
         if text.is_empty() {
             return Ok(());
         }
@@ -553,6 +829,33 @@ impl SparseSheet {
         }
         self.rows.entry(row).or_default().push((col, text));
         Ok(())
+    }
+
+    /// A merged cell's value in every cell it spans: a clinic merged over three rows is the
+    /// clinic of each of them. Only rows that exist gain cells (a merge over a million empty
+    /// rows adds nothing), and only columns left of the last column in use.
+    fn spread(&mut self, merged: &[calamine::Dimensions]) {
+        for region in merged {
+            let (top, left) = region.start;
+            let (bottom, right) = region.end;
+            let Some(value) = self
+                .rows
+                .get(&top)
+                .and_then(|cells| cells.iter().find(|(c, _)| *c == left))
+                .map(|(_, v)| v.clone())
+            else {
+                continue;
+            };
+            let right = right.min(left + MAX_COLUMNS as u32);
+            for (_, cells) in self.rows.range_mut(top..=bottom) {
+                for col in left..=right {
+                    if !cells.iter().any(|(c, _)| *c == col) {
+                        cells.push((col, value.clone()));
+                    }
+                }
+                cells.sort_by_key(|(c, _)| *c);
+            }
+        }
     }
 }
 
@@ -572,6 +875,14 @@ fn dense(cells: Vec<(u32, String)>, width: usize) -> (Vec<String>, Option<usize>
 }
 
 fn format_error(path: &Path, err: &csv::Error, lines: &Lines) -> Error {
+    if let Some(line) = lines.unclosed() {
+        return Error::ContactsFormat {
+            path: path.to_path_buf(),
+            line,
+            message: "a cell here starts with a quotation mark (\") that is never closed, so every row after it would be read into that one cell".to_string(),
+            help: format!("remove the stray \" at the start of the cell on line {line}, or close the quote where the cell ends"),
+        };
+    }
     if let Some(line) = lines.oversized() {
         return Error::ContactsFormat {
             path: path.to_path_buf(),
@@ -636,6 +947,9 @@ struct LineTable {
     current_quoted: bool,
     /// The line of the row whose cell (or which row) ran past the bounds, if one did.
     oversized: Option<u64>,
+    /// The line where a quoted cell opened that ran across line breaks to the end of the file
+    /// or past the cell limit: a stray quote, which would swallow the rows after it.
+    unclosed: Option<u64>,
 }
 
 impl Lines {
@@ -656,6 +970,10 @@ impl Lines {
 
     fn oversized(&self) -> Option<u64> {
         self.0.lock().expect("line table").oversized
+    }
+
+    fn unclosed(&self) -> Option<u64> {
+        self.0.lock().expect("line table").unclosed
     }
 }
 
@@ -683,6 +1001,10 @@ struct LineTracker<R> {
     pending_cr: bool,
     /// The last byte was a quote inside a quoted cell: the cell's end, or half of `""`.
     pending_quote: bool,
+    /// Where the quoted cell being read opened, its bytes so far, and whether it spans lines.
+    quote_line: u64,
+    quoted_bytes: u64,
+    quoted_lines: bool,
 }
 
 impl<R: Read> LineTracker<R> {
@@ -698,6 +1020,9 @@ impl<R: Read> LineTracker<R> {
             prev: b'\n',
             pending_cr: false,
             pending_quote: false,
+            quote_line: 0,
+            quoted_bytes: 0,
+            quoted_lines: false,
         }
     }
 
@@ -722,6 +1047,10 @@ impl<R: Read> Read for LineTracker<R> {
         let n = self.inner.read(buf)?;
         let lines = self.lines.clone();
         let mut t = lines.0.lock().expect("line table");
+        if n == 0 && self.quotes == Quotes::Inside && !self.pending_quote && self.quoted_lines {
+            t.unclosed = Some(self.quote_line);
+            return Err(std::io::Error::other("a quoted cell is never closed"));
+        }
         if self.offset == 0 && n > 0 {
             t.current_line = 1;
             t.current_blank = true;
@@ -749,6 +1078,15 @@ impl<R: Read> Read for LineTracker<R> {
                 Quotes::Outside => memchr::memchr3(b'"', b'\n', b'\r', &buf[i..n]),
                 Quotes::Inside => memchr::memchr2(b'"', b'\n', &buf[i..n]),
             };
+            if self.quotes == Quotes::Inside {
+                self.quoted_bytes += found.map_or(n - i, |skip| skip + 1) as u64;
+                if self.quoted_lines && self.quoted_bytes > 4 * MAX_CELL_CHARS as u64 {
+                    t.unclosed = Some(self.quote_line);
+                    return Err(std::io::Error::other(
+                        "a quoted cell runs past the cell limit",
+                    ));
+                }
+            }
             let Some(skip) = found else {
                 self.record_bytes += (n - i) as u64;
                 t.current_blank = false;
@@ -773,6 +1111,9 @@ impl<R: Read> Read for LineTracker<R> {
                         matches!(self.prev, b'\n' | b'\r') || self.prev == self.delimiter;
                     if starts_cell {
                         self.quotes = Quotes::Inside;
+                        self.quote_line = t.current_line;
+                        self.quoted_bytes = 0;
+                        self.quoted_lines = false;
                     }
                     self.prev = b'"';
                 }
@@ -787,7 +1128,10 @@ impl<R: Read> Read for LineTracker<R> {
                     self.prev = b'\r';
                     self.pending_cr = true;
                 }
-                (Quotes::Inside, b'\n') => self.line_break(&mut t, at + 1, true),
+                (Quotes::Inside, b'\n') => {
+                    self.quoted_lines = true;
+                    self.line_break(&mut t, at + 1, true);
+                }
                 (Quotes::Inside, _) => self.pending_quote = true,
             }
             i += 1;

@@ -18,7 +18,9 @@ use crate::call_state::CallState;
 use crate::errors::{Error, Result};
 use crate::store::{ExportRow, Store};
 
-pub const EXPORT_COLUMNS: [&str; 11] = [
+pub const EXPORT_COLUMNS: [&str; 12] = [
+    // The number dialled (or that would be), normalised; empty for an invalid row.
+    "call_phone",
     "call_state",
     "call_id",
     "call_attempts",
@@ -87,6 +89,7 @@ pub fn write(store: &Store, mut out: impl Write, options: &ExportOptions) -> Res
                 let line = json!({
                     "row": row.cells,
                     "phone": row.phone,
+                    "call_phone": row.phone,
                     "call_state": row.state,
                     "call_id": row.call_id,
                     "call_attempts": row.attempts,
@@ -165,6 +168,7 @@ fn record(columns: &[String], row: &ExportRow) -> Vec<String> {
         })
         .collect();
     out.extend([
+        text(&row.phone),
         row.state.clone(),
         text(&row.call_id),
         row.attempts.to_string(),

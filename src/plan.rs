@@ -101,6 +101,26 @@ impl Plan {
             path: campaign.path.clone(),
             message,
         })?;
+        let used: Vec<String> = template
+            .variables()
+            .into_iter()
+            .chain([campaign.phone_column.clone()])
+            .collect();
+        if let Some(twice) = reader
+            .duplicated()
+            .into_iter()
+            .find(|d| used.iter().any(|u| u == d))
+        {
+            return Err(Error::ContactsFormat {
+                path: campaign.contacts.clone(),
+                line: 1,
+                message: format!(
+                    "the column name `{twice}` appears twice in the header, and the campaign uses it (as the phone column or in the template)"
+                ),
+                help: "rename one of the two columns so that each name says which column it means"
+                    .to_string(),
+            });
+        }
         let unknown: Vec<String> = template
             .variables()
             .into_iter()

@@ -17,11 +17,21 @@ const MAX_LIST_BYTES: u64 = 256 << 20;
 /// The normalised numbers on the list at `path`.
 pub fn read_list(path: &Path, phone_column: &str) -> Result<Vec<String>> {
     let bytes = crate::files::read_small(path, MAX_LIST_BYTES, "do-not-call list")?;
-    // Saved from Excel like the contacts, so read in whatever encoding it came in.
-    let encoding = match encoding_rs::Encoding::for_bom(&bytes) {
-        Some((encoding, _)) => encoding,
-        None => crate::contacts::detect(&bytes[..bytes.len().min(64 * 1024)]),
-    };
+    // Saved from Excel like the contacts, so read in whatever encoding it came in; a byte that
+    // encoding cannot explain could hide a number from the list, so the list is refused.
+    let decision =
+        crate::decoding::decide_bytes(&bytes, encoding_rs::Encoding::for_bom(&bytes), None);
+    let encoding = decision.encoding;
+    if let Some(at) = decision.bad_byte {
+        return Err(list_error(
+            path,
+            &format!(
+                "byte {at} of the file (0x{:02X}) is not {} text; save the list again as UTF-8",
+                bytes[at as usize],
+                encoding.name()
+            ),
+        ));
+    }
     let (text, _, _) = encoding.decode(&bytes);
     let text = text.trim_start_matches('\u{feff}');
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");

@@ -37,6 +37,9 @@ pub struct Validation {
     pub problems: Vec<Problem>,
     /// How the list was read.
     pub format: String,
+    /// The first text column (not the phone column) and its first values as decoded, so a
+    /// person sees at once whether 王芳 reads as 王芳.
+    pub sample: Option<(String, Vec<String>)>,
 }
 
 impl Validation {
@@ -65,8 +68,12 @@ pub fn validate(campaign: &Campaign, invalid_out: Option<&Path>) -> Result<Valid
     };
     let headers = plan.headers().to_vec();
     let mut rejected: Vec<Vec<String>> = Vec::new();
+    let mut sample: Vec<Vec<String>> = Vec::new();
     while let Some(row) = plan.next_row()? {
         v.rows += 1;
+        if sample.len() < 3 {
+            sample.push(row.cells.clone());
+        }
         match row.verdict {
             Verdict::Valid { phone, .. } => {
                 v.valid += 1;
@@ -105,10 +112,29 @@ pub fn validate(campaign: &Campaign, invalid_out: Option<&Path>) -> Result<Valid
             }
         }
     }
+    v.sample = first_text_column(&headers, &campaign.phone_column, &sample);
     if let Some(out) = invalid_out {
         write_rejected(out, plan.format(), &headers, &rejected)?;
     }
     Ok(v)
+}
+
+/// The first column other than the phone column whose first values hold letters, with them.
+fn first_text_column(
+    headers: &[String],
+    phone_column: &str,
+    rows: &[Vec<String>],
+) -> Option<(String, Vec<String>)> {
+    headers.iter().enumerate().find_map(|(i, h)| {
+        let values: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.get(i))
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.chars().take(24).collect())
+            .collect();
+        let text = values.iter().any(|v| v.chars().any(char::is_alphabetic));
+        (h != phone_column && text).then(|| (h.clone(), values))
+    })
 }
 
 fn kind_of(reason: &str) -> &'static str {

@@ -114,3 +114,39 @@ fn outcome_tags_come_from_what_people_said_and_opt_outs_are_suppressed() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn the_export_names_the_number_dialled_right_after_the_lists_columns() {
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.write(
+        "contacts.csv",
+        "name,phone,date\n王芳,+86 138-0013-0000,12月1日\n张伟,0138-0013-0001,12月2日\n坏号码,12345,12月3日\n",
+    );
+    let c = ws.campaign("");
+    assert_exit(&ws.run(&sim, &["run", c.to_str().unwrap()]), 0);
+    let out = ws.stepcall(&["export", c.to_str().unwrap()]);
+    assert_exit(&out, 0);
+    let csv = text(&out.stdout);
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("name,phone,date,call_phone,call_state,"),
+        "{csv}"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let phone_of = |name: &str| rows.iter().find(|r| r[0] == name).map(|r| r[3]);
+    assert_eq!(phone_of("王芳"), Some("13800130000"));
+    assert_eq!(phone_of("张伟"), Some("13800130001"));
+    assert_eq!(
+        phone_of("坏号码"),
+        Some(""),
+        "an invalid row was not and would not be dialled"
+    );
+    // What the export names is what was rung.
+    let dialled = sim.dial_counts();
+    assert_eq!(dialled.get("13800130001"), Some(&1), "{dialled:?}");
+    assert_eq!(dialled.len(), 2, "{dialled:?}");
+}

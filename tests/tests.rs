@@ -16,6 +16,7 @@ mod hostile;
 mod lists;
 mod phones;
 mod provider;
+mod references;
 mod report;
 mod schedule;
 mod secrets;
