@@ -284,3 +284,29 @@ fn workbooks_are_read_as_libreoffice_shows_them() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked >= 14, "only {checked} workbooks compared");
 }
+
+#[test]
+fn the_hidden_old_list_in_a_workbook_is_never_rung() {
+    let sim = crate::harness::Sim::start(&[]);
+    for name in ["hidden_first.xlsx", "hidden_first.ods", "hidden_first.xls"] {
+        let ws = Workspace::new();
+        // Named .csv on purpose: what the bytes are decides how the list is read.
+        std::fs::copy(fixture("sheets", name), ws.path("list.csv")).unwrap();
+        let campaign = ws.write(
+            "c.yaml",
+            "name: t\ncontacts: list.csv\nuser_requirement: Hello {{ name }}\n\
+             api: { timeout: 5s, poll_interval: 50ms }\nlimits: { calls_per_second: 200 }\nhours: always\n",
+        );
+        assert_exit(
+            &ws.run(&sim, &["run", campaign.to_str().unwrap(), "--no-wait"]),
+            0,
+        );
+    }
+    let rung = sim.dial_counts();
+    assert_eq!(rung.get("13800138000"), Some(&3), "{rung:?}");
+    assert_eq!(rung.get("13912345678"), Some(&3), "{rung:?}");
+    assert!(
+        !rung.contains_key("13900000001"),
+        "the old list's number: {rung:?}"
+    );
+}

@@ -168,13 +168,25 @@ fn test_length(number: &str) -> Length {
 
 /// `_match_national_number` on the general pattern: the pattern alone, lengths aside.
 fn general_match(number: &str) -> bool {
-    patterns().matches(number).contains(patterns().general)
+    let p = patterns();
+    p.with_matches(number, |matched| matched.contains(p.general))
+}
+
+/// The digits dialled for the national significant number `national`, if it is valid: what
+/// [`kind`] and [`dialling_form`] say together, from one pass of the patterns.
+pub fn dial(national: &str) -> Option<String> {
+    patterns().with_matches(national, |matched| {
+        (kind_in(matched, national) != Kind::Unknown).then(|| form_in(matched, national))
+    })
 }
 
 /// `number_type` for a China national significant number.
 pub fn kind(national: &str) -> Kind {
+    patterns().with_matches(national, |matched| kind_in(matched, national))
+}
+
+fn kind_in(matched: &PatternSet, national: &str) -> Kind {
     let p = patterns();
-    let matched = p.matches(national);
     let is = |(index, desc): (PatternID, &Desc)| {
         matched.contains(index) && desc.lengths.contains(&national.len())
     };
@@ -195,9 +207,8 @@ pub fn kind(national: &str) -> Kind {
 
 /// The digits libphonenumber dials for a valid China number from within China: its national
 /// format, which puts the trunk `0` in front where that format's rule says so.
-pub fn dialling_form(national: &str) -> String {
+fn form_in(matched: &PatternSet, national: &str) -> String {
     let p = patterns();
-    let matched = p.matches(national);
     let format = p.formats.iter().find(|(leading, whole)| {
         leading.is_none_or(|leading| matched.contains(leading)) && matched.contains(*whole)
     });
@@ -231,11 +242,19 @@ enum Prefix {
 }
 
 impl Patterns {
-    fn matches(&self, number: &str) -> PatternSet {
-        let mut found = PatternSet::new(self.set.pattern_len());
-        self.set
-            .which_overlapping_matches(&Input::new(number), &mut found);
-        found
+    /// `f` of the set of patterns that match `number`.
+    fn with_matches<T>(&self, number: &str, f: impl FnOnce(&PatternSet) -> T) -> T {
+        thread_local! {
+            // Reused: allocating a set per number cost a twentieth of judging a row.
+            static FOUND: std::cell::RefCell<Option<PatternSet>> = const { std::cell::RefCell::new(None) };
+        }
+        FOUND.with_borrow_mut(|found| {
+            let found = found.get_or_insert_with(|| PatternSet::new(self.set.pattern_len()));
+            found.clear();
+            self.set
+                .which_overlapping_matches(&Input::new(number), found);
+            f(found)
+        })
     }
 
     /// Where a match of the prefix pattern that starts at the first digit ends.
@@ -309,12 +328,14 @@ fn patterns() -> &'static Patterns {
 
 #[cfg(test)]
 mod tests {
-    use super::{Kind, Parsed, dialling_form, kind, parse};
+    use super::{Parsed, dial, parse};
 
     fn read(plus: bool, digits: &str) -> Option<String> {
         let parsed = parse(plus, digits).ok()?;
-        (parsed.country_code == 86 && kind(&parsed.national) != Kind::Unknown)
-            .then(|| dialling_form(&parsed.national))
+        if parsed.country_code != 86 {
+            return None;
+        }
+        dial(&parsed.national)
     }
 
     /// Verdicts printed by `phonenumbers` 9.0.43 for these exact inputs.

@@ -55,7 +55,8 @@ pub fn normalize_cell(raw: &str, split: bool) -> Result<Vec<String>, Reason> {
 /// the two together). Anything else, valid or not, takes the long way.
 fn plain_mobile_cell(raw: &str) -> Option<String> {
     if is_plain_mobile(raw) {
-        judge(raw, false, raw).ok()
+        // libphonenumber's parse hands such digits back as they are (see `is_plain_mobile`).
+        china::dial(raw)
     } else {
         None
     }
@@ -489,10 +490,7 @@ fn judge(text: &str, plus: bool, digits: &str) -> Result<String, Reason> {
             parsed.country_code
         ));
     }
-    if china::kind(&parsed.national) == china::Kind::Unknown {
-        return Err(invalid(text, &parsed.national));
-    }
-    Ok(china::dialling_form(&parsed.national))
+    china::dial(&parsed.national).ok_or_else(|| invalid(text, &parsed.national))
 }
 
 /// Eleven digits starting 13 to 19, but not 179: libphonenumber reads such digits as they are,
@@ -864,7 +862,7 @@ mod tests {
     /// this verdict to the reference).
     fn valid(n: &str) -> bool {
         let national = n.strip_prefix('0').unwrap_or(n);
-        china::kind(national) != china::Kind::Unknown && china::dialling_form(national) == n
+        china::dial(national).as_deref() == Some(n)
     }
 
     /// A valid mobile (`true`) or landline (`false`) in national form.
