@@ -102,6 +102,10 @@ fn group_thousands(digits: &str) -> String {
     out
 }
 
+/// The most decimals or zero-padded digits a format may ask for: no spreadsheet shows more
+/// than 30, and a format code from a file is not trusted to size a cell.
+const MAX_DIGITS: usize = 30;
+
 /// What a number format code says about how a value is shown.
 #[derive(Debug, Default)]
 struct Format {
@@ -242,6 +246,10 @@ impl Format {
             }
         }
         f.literal_date &= f.has_date || f.has_time;
+        f.decimals = f.decimals.min(MAX_DIGITS);
+        f.min_integer_digits = f.min_integer_digits.min(MAX_DIGITS);
+        // A date format's text is a handful of tokens; a longer one is not rendered as written.
+        raw.truncate(64);
         f.tokens = raw;
         f
     }

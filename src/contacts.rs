@@ -323,11 +323,17 @@ fn guess_delimiter(text: &str) -> u8 {
     const CANDIDATES: [char; 4] = [',', ';', '\t', '|'];
     let mut quoted = false;
     let mut at_cell_start = true;
+    // The last character closed a quoted cell, or began a `""` inside it.
+    let mut just_closed = false;
     for c in text.chars() {
+        if std::mem::take(&mut just_closed) && c == '"' {
+            quoted = true;
+            continue;
+        }
         if quoted {
-            // A closing quote, or half of `""`: either way the next quote toggles back.
             if c == '"' {
                 quoted = false;
+                just_closed = true;
             }
             continue;
         }
@@ -385,7 +391,8 @@ fn workbook_kind(start: &[u8]) -> Option<Workbook> {
     }
 }
 
-/// Where the byte at `at` is (line and column), and the error that says so.
+/// Where the byte at `at` is (line and column), and the error that says so. The file is read
+/// up to that byte a chunk at a time, however far into it the byte is.
 fn undecodable(
     path: &Path,
     file: &mut File,
@@ -394,20 +401,38 @@ fn undecodable(
     delimiter: u8,
     source: crate::decoding::Source,
 ) -> Error {
-    let mut before = Vec::new();
-    let read = file.take(at).read_to_end(&mut before);
+    let mut decoder = encoding.new_decoder();
+    let mut locator = Locator::new(delimiter);
+    let mut header = String::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut text = String::with_capacity(chunk.len() * 3);
+    let mut left = at;
+    let mut read_ok = true;
+    while left > 0 {
+        let want = chunk.len().min(left as usize);
+        let n = match file.read(&mut chunk[..want]) {
+            Ok(0) | Err(_) => {
+                read_ok = false;
+                break;
+            }
+            Ok(n) => n,
+        };
+        left -= n as u64;
+        text.clear();
+        let _ = decoder.decode_to_string(&chunk[..n], &mut text, left == 0);
+        if locator.line == 1 && header.len() < 64 * 1024 {
+            header.push_str(text.split(['\n', '\r']).next().unwrap_or(""));
+        }
+        locator.feed(&text);
+    }
     let mut byte = [0u8; 1];
     let value = file.read_exact(&mut byte).map(|_| byte[0]);
-    let (text, _, _) = encoding.decode(&before);
-    let (line, column) = if read.is_ok() {
-        locate(&text, delimiter)
+    let (line, column) = if read_ok {
+        (locator.line, locator.column)
     } else {
         (0, 0)
     };
-    let mut first_line = text.split(['\n', '\r']);
-    let header_cells: Vec<String> = first_line
-        .next()
-        .unwrap_or("")
+    let header_cells: Vec<String> = header
         .split(delimiter as char)
         .map(|h| {
             h.trim_start_matches('\u{feff}')
@@ -437,42 +462,83 @@ fn undecodable(
     }
 }
 
-/// The line (1-based) and column (0-based) just after `text`, counting as a CSV reader does:
-/// line breaks and delimiters inside quoted cells belong to the cell.
-fn locate(text: &str, delimiter: u8) -> (u64, usize) {
-    let delimiter = delimiter as char;
-    let (mut line, mut column) = (1u64, 0usize);
-    let mut quoted = false;
-    let mut at_cell_start = true;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        let ends_line = c == '\n' || c == '\r' && chars.peek() != Some(&'\n');
-        if ends_line {
-            line += 1;
+/// The line (1-based) and column (0-based) reached by the text fed so far, counted as a CSV
+/// reader does: line breaks and delimiters inside quoted cells belong to the cell.
+struct Locator {
+    delimiter: char,
+    line: u64,
+    column: usize,
+    quoted: bool,
+    at_cell_start: bool,
+    /// The last character was a `\r`: a line end, unless a `\n` follows.
+    pending_cr: bool,
+    /// The last character closed a quoted cell, or began a `""` inside it.
+    just_closed: bool,
+}
+
+impl Locator {
+    fn new(delimiter: u8) -> Locator {
+        Locator {
+            delimiter: delimiter as char,
+            line: 1,
+            column: 0,
+            quoted: false,
+            at_cell_start: true,
+            pending_cr: false,
+            just_closed: false,
         }
-        if quoted {
-            quoted = c != '"';
-            continue;
-        }
-        match c {
-            '"' if at_cell_start => quoted = true,
-            c if c == delimiter => {
-                column += 1;
-                at_cell_start = true;
-                continue;
-            }
-            '\n' | '\r' => {
-                if ends_line {
-                    column = 0;
-                }
-                at_cell_start = true;
-                continue;
-            }
-            _ => {}
-        }
-        at_cell_start = false;
     }
-    (line, column)
+
+    fn feed(&mut self, text: &str) {
+        for c in text.chars() {
+            if std::mem::take(&mut self.pending_cr) && c != '\n' {
+                self.line_end();
+            }
+            if std::mem::take(&mut self.just_closed) && c == '"' {
+                // `""`: a quote inside the cell, which goes on.
+                self.quoted = true;
+                continue;
+            }
+            if self.quoted {
+                match c {
+                    '"' => {
+                        self.quoted = false;
+                        self.just_closed = true;
+                    }
+                    '\n' => self.line += 1,
+                    '\r' => self.pending_cr = true,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '"' if self.at_cell_start => self.quoted = true,
+                c if c == self.delimiter => {
+                    self.column += 1;
+                    self.at_cell_start = true;
+                    continue;
+                }
+                '\n' => {
+                    self.line_end();
+                    continue;
+                }
+                '\r' => {
+                    self.pending_cr = true;
+                    continue;
+                }
+                _ => {}
+            }
+            self.at_cell_start = false;
+        }
+    }
+
+    fn line_end(&mut self) {
+        self.line += 1;
+        if !self.quoted {
+            self.column = 0;
+            self.at_cell_start = true;
+        }
+    }
 }
 
 /// How many columns the header names, up to the last one with a name.
@@ -524,8 +590,38 @@ fn clean_headers(path: &Path, raw: &[String]) -> Result<Vec<String>> {
 const MAX_WORKBOOK_UNPACKED: u64 = 512 << 20;
 /// The most cells a sheet may span (header width × rows): every row is widened to the header.
 const MAX_SHEET_CELLS: u64 = 50_000_000;
+/// The most cells an .ods may hold once its repeated rows and columns are expanded: a small
+/// file can repeat one cell a billion times.
+const MAX_ODS_CELLS: u64 = 10_000_000;
+/// The most cells merged cells may fill with their value: a column merged down a million rows.
+const MAX_SPREAD_CELLS: usize = 2_000_000;
 
+/// [`read_workbook`], whose readers (calamine's among them) parse files from anywhere: a panic
+/// on a malformed one ends as this list's error, not the process, and prints nothing of its own.
 fn open_workbook(
+    path: &Path,
+    file: File,
+    kind: Workbook,
+    sheet: Option<&str>,
+) -> Result<ContactReader> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_workbook(path, file, kind, sheet)
+    }));
+    std::panic::set_hook(previous);
+    read.unwrap_or_else(|_| {
+        Err(Error::ContactsFormat {
+            path: path.to_path_buf(),
+            line: 0,
+            message: "the workbook is malformed: its reader stopped inside it".into(),
+            help: "open it in Excel, WPS or LibreOffice and save it again (as .xlsx or CSV UTF-8)"
+                .into(),
+        })
+    })
+}
+
+fn read_workbook(
     path: &Path,
     file: File,
     kind: Workbook,
@@ -551,7 +647,7 @@ fn open_workbook(
         Workbook::Compound => (false, crate::xls::check(path, &file)?),
         _ => (
             check_unpacked_size(path, &file)?,
-            crate::xls::Formats::new(),
+            crate::xls::Formats::default(),
         ),
     };
     // The checks read through a handle that shares this one's position.
@@ -614,9 +710,16 @@ fn open_workbook(
                 .merge_cells_by_sheet_name(&name)
                 .map_err(|e| unreadable(&e))?;
             let range = book.worksheet_range(&name).map_err(|e| unreadable(&e))?;
-            let formats = xls_formats.remove(&name).unwrap_or_default();
+            let (styles, codes) = xls_formats.of_sheet(&name);
+            let parsed: Vec<Option<NumberFormat>> = codes
+                .iter()
+                .map(|c| c.as_deref().map(NumberFormat::parse))
+                .collect();
             cells.add_range(path, &range, |at| {
-                formats.get(&at).map(|c| NumberFormat::parse(c))
+                styles
+                    .get(&at)
+                    .and_then(|&xf| parsed.get(xf as usize))
+                    .and_then(Option::as_ref)
             })?;
             (name, merged)
         }
@@ -630,7 +733,7 @@ fn open_workbook(
                     chosen = Some(found);
                     index
                 },
-                MAX_SHEET_CELLS,
+                MAX_ODS_CELLS,
                 MAX_COLUMNS as u32,
             )
             .map_err(|e| unreadable(&e))?;
@@ -646,7 +749,7 @@ fn open_workbook(
             (book.sheets[index].name.clone(), merged)
         }
     };
-    cells.spread(&merged);
+    cells.spread(path, &merged)?;
     let mut rows = std::mem::take(&mut cells.rows).into_iter();
     let Some((_, header)) = rows.next() else {
         return Err(bad(
@@ -797,16 +900,16 @@ struct SparseSheet {
 impl SparseSheet {
     /// Adds every cell of a sheet read whole (.xls, .ods), as the sheet shows it with the
     /// number format `format_at` gives for its (row, column).
-    fn add_range(
+    fn add_range<'f>(
         &mut self,
         path: &Path,
         range: &calamine::Range<calamine::Data>,
-        format_at: impl Fn((u32, u32)) -> Option<crate::cell_text::NumberFormat>,
+        format_at: impl Fn((u32, u32)) -> Option<&'f crate::cell_text::NumberFormat>,
     ) -> Result<()> {
         let (r0, c0) = range.start().unwrap_or((0, 0));
         for (row, col, value) in range.used_cells() {
             let at = (r0 + row as u32, c0 + col as u32);
-            let text = crate::cell_text::shown(value, format_at(at).as_ref());
+            let text = crate::cell_text::shown(value, format_at(at));
             self.add(path, at, text)?;
         }
         Ok(())
@@ -833,11 +936,20 @@ impl SparseSheet {
 
     /// A merged cell's value in every cell it spans: a clinic merged over three rows is the
     /// clinic of each of them. Only rows that exist gain cells (a merge over a million empty
-    /// rows adds nothing), and only columns left of the last column in use.
-    fn spread(&mut self, merged: &[calamine::Dimensions]) {
+    /// rows adds nothing), only columns of the header, and at most `MAX_SPREAD_CELLS` in all.
+    fn spread(&mut self, path: &Path, merged: &[calamine::Dimensions]) -> Result<()> {
+        let width = self
+            .rows
+            .values()
+            .next()
+            .and_then(|header| header.iter().map(|(c, _)| *c).max())
+            .map_or(0, |c| c.saturating_add(1));
+        let mut added = 0usize;
+        let mut touched = std::collections::BTreeSet::new();
         for region in merged {
             let (top, left) = region.start;
             let (bottom, right) = region.end;
+            let right = right.min(width.saturating_sub(1));
             let Some(value) = self
                 .rows
                 .get(&top)
@@ -846,16 +958,34 @@ impl SparseSheet {
             else {
                 continue;
             };
-            let right = right.min(left + MAX_COLUMNS as u32);
-            for (_, cells) in self.rows.range_mut(top..=bottom) {
-                for col in left..=right {
-                    if !cells.iter().any(|(c, _)| *c == col) {
-                        cells.push((col, value.clone()));
-                    }
+            if left > right {
+                continue;
+            }
+            for (&row, cells) in self.rows.range_mut(top..=bottom.max(top)) {
+                added += (right - left + 1) as usize;
+                if added > MAX_SPREAD_CELLS {
+                    return Err(Error::ContactsFormat {
+                        path: path.to_path_buf(),
+                        line: u64::from(row) + 1,
+                        message: format!(
+                            "the sheet's merged cells span more than {MAX_SPREAD_CELLS} cells"
+                        ),
+                        help: "unmerge the cells (Excel: Home > Merge & Center > Unmerge Cells) and save again".into(),
+                    });
                 }
-                cells.sort_by_key(|(c, _)| *c);
+                cells.extend((left..=right).map(|col| (col, value.clone())));
+                touched.insert(row);
             }
         }
+        // A cell of the file comes before the copies pushed after it: a stable sort keeps it
+        // first, and it is the one kept.
+        for row in touched {
+            if let Some(cells) = self.rows.get_mut(&row) {
+                cells.sort_by_key(|(c, _)| *c);
+                cells.dedup_by_key(|(c, _)| *c);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -999,6 +1129,8 @@ struct LineTracker<R> {
     prev: u8,
     /// The last byte was a `\r` outside quotes: a line break unless a `\n` follows.
     pending_cr: bool,
+    /// The same inside a quoted cell: a line of the cell ends (CR-only files have no `\n`).
+    pending_cr_quoted: bool,
     /// The last byte was a quote inside a quoted cell: the cell's end, or half of `""`.
     pending_quote: bool,
     /// Where the quoted cell being read opened, its bytes so far, and whether it spans lines.
@@ -1019,6 +1151,7 @@ impl<R: Read> LineTracker<R> {
             row_line: 1,
             prev: b'\n',
             pending_cr: false,
+            pending_cr_quoted: false,
             pending_quote: false,
             quote_line: 0,
             quoted_bytes: 0,
@@ -1064,6 +1197,9 @@ impl<R: Read> Read for LineTracker<R> {
                 // The `\r` before this byte ended its line by itself.
                 self.line_break(&mut t, at, false);
             }
+            if std::mem::take(&mut self.pending_cr_quoted) && buf[i] != b'\n' {
+                self.line_break(&mut t, at, true);
+            }
             if std::mem::take(&mut self.pending_quote) {
                 if buf[i] == b'"' {
                     // `""`: a quote inside the cell, which goes on.
@@ -1076,7 +1212,7 @@ impl<R: Read> Read for LineTracker<R> {
             }
             let found = match self.quotes {
                 Quotes::Outside => memchr::memchr3(b'"', b'\n', b'\r', &buf[i..n]),
-                Quotes::Inside => memchr::memchr2(b'"', b'\n', &buf[i..n]),
+                Quotes::Inside => memchr::memchr3(b'"', b'\n', b'\r', &buf[i..n]),
             };
             if self.quotes == Quotes::Inside {
                 self.quoted_bytes += found.map_or(n - i, |skip| skip + 1) as u64;
@@ -1132,6 +1268,10 @@ impl<R: Read> Read for LineTracker<R> {
                     self.quoted_lines = true;
                     self.line_break(&mut t, at + 1, true);
                 }
+                (Quotes::Inside, b'\r') => {
+                    self.quoted_lines = true;
+                    self.pending_cr_quoted = true;
+                }
                 (Quotes::Inside, _) => self.pending_quote = true,
             }
             i += 1;
@@ -1182,9 +1322,32 @@ mod tests {
         let rows = lines_of("a,b\n\"x\"\"y\nz\",1\nq\"r,2\n\"\"\"\",3\n");
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 4, 5]);
         assert_eq!(rows[0].1, ["x\"y\nz", "1"]);
-        // Classic Mac line ends: a `\r` alone.
+        // Classic Mac line ends: a `\r` alone, also inside a quoted cell.
         let rows = lines_of("a,b\r1,2\r\r3,4\r");
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 4]);
+        let rows = lines_of("a,b\r\"x\ry\",1\r3,4\r");
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [2, 4]);
+    }
+
+    #[test]
+    fn a_quote_never_closed_in_a_cr_only_file_is_found_where_it_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.csv");
+        std::fs::write(&path, "a,b\r1,2\r\"3,4\r5,6\r7,8\r").unwrap();
+        let mut reader = ContactReader::open(&path).unwrap();
+        let mut failure = None;
+        while failure.is_none() {
+            match reader.next_row() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        let failure = failure.expect("the list is refused");
+        assert!(
+            failure.contains("line 3") && failure.contains("never closed"),
+            "{failure}"
+        );
     }
 
     #[test]
@@ -1211,6 +1374,22 @@ mod tests {
                 .contains("1 cell but"),
             "a short row"
         );
+    }
+
+    #[test]
+    fn a_position_is_counted_as_a_csv_reader_counts_it() {
+        let at = |text: &str| {
+            let mut l = Locator::new(b',');
+            // Fed in two pieces: a chunk may end anywhere.
+            let (a, b) = text.split_at(text.len() / 2);
+            l.feed(a);
+            l.feed(b);
+            (l.line, l.column)
+        };
+        assert_eq!(at("name,phone\n王芳,"), (2, 1));
+        assert_eq!(at("name,phone\r\n\"a,\"\"b\nc\",x,"), (3, 2));
+        assert_eq!(at("a,b\r1,2\r3,"), (3, 1));
+        assert_eq!(at("a,b\n\"x\"\",\"\",y"), (2, 0));
     }
 
     #[test]

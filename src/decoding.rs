@@ -171,8 +171,11 @@ struct Utf8Census {
     valid: u64,
     /// Bytes that are no part of one.
     invalid: u64,
-    /// Every character beyond ASCII is below U+0800 and no letter (`¬÷`, not `José` or `王`).
+    /// Every character beyond ASCII is below U+0800 and no letter (`¬÷`, not `José` or `王`),
+    /// and they come two or more together.
     symbols_only: bool,
+    /// Non-ASCII characters in a row so far.
+    run: u32,
 }
 
 impl Utf8Census {
@@ -181,6 +184,7 @@ impl Utf8Census {
             valid: 0,
             invalid: 0,
             symbols_only: true,
+            run: 0,
         };
         let mut buf = vec![0; CHUNK];
         // Bytes of a sequence cut by the end of the last chunk, carried into the next.
@@ -221,6 +225,7 @@ impl Utf8Census {
             let start = end - carried;
             buf.copy_within(start..end, 0);
             if n == 0 {
+                census.symbols_only &= census.run != 1;
                 return Ok(census);
             }
         }
@@ -235,10 +240,20 @@ impl Utf8Census {
             self.symbols_only = false;
         }
         if self.symbols_only && !text.is_ascii() {
-            self.symbols_only = text
-                .chars()
-                .filter(|c| !c.is_ascii())
-                .all(|c| !c.is_alphabetic());
+            for c in text.chars() {
+                if c.is_ascii() {
+                    // A lone symbol (`¥100`, `37°C`) is text someone wrote; GBK read as UTF-8
+                    // gives one symbol a Chinese character, and names have two or more.
+                    if self.run == 1 {
+                        self.symbols_only = false;
+                    }
+                    self.run = 0;
+                } else if c.is_alphabetic() {
+                    self.symbols_only = false;
+                } else {
+                    self.run += 1;
+                }
+            }
         }
     }
 }
@@ -284,8 +299,9 @@ fn first_bad_byte(
     let mut decoder = encoding.new_decoder_without_bom_handling();
     let mut buf = vec![0; CHUNK];
     let mut out = String::with_capacity(CHUNK * 3);
-    // Offset of buf[0] in the file.
-    let mut offset = 0u64;
+    // Bytes handed to the decoder so far: a malformed sequence ends `after` bytes before it,
+    // even one begun in an earlier chunk or cut off by the end of the file.
+    let mut consumed = 0u64;
     loop {
         let n = file.read(&mut buf)?;
         let last = n == 0;
@@ -295,21 +311,19 @@ fn first_bad_byte(
             let (result, used) =
                 decoder.decode_to_string_without_replacement(&buf[read..n], &mut out, last);
             read += used;
+            consumed += used as u64;
             match result {
                 encoding_rs::DecoderResult::InputEmpty => break,
                 encoding_rs::DecoderResult::OutputFull => {}
                 encoding_rs::DecoderResult::Malformed(bad, after) => {
-                    // The malformed bytes end `after` bytes before what was read; a sequence
-                    // begun in an earlier chunk is reported where this chunk starts.
-                    let at = (read as u64).saturating_sub(u64::from(after) + u64::from(bad));
-                    return Ok(Some(offset + at));
+                    let at = consumed.saturating_sub(u64::from(after) + u64::from(bad));
+                    return Ok(Some(at));
                 }
             }
         }
         if last {
             return Ok(None);
         }
-        offset += n as u64;
     }
 }
 
@@ -338,6 +352,19 @@ mod tests {
         assert_eq!(decide_bytes(&bytes, None, None).bad_byte, None);
         let latin = "name,phone\nJosé,13800138000\n".as_bytes();
         assert_eq!(decide_bytes(latin, None, None).encoding, UTF_8);
+        let price = "name,phone,fee\nWang,13800138000,¥100\n".as_bytes();
+        assert_eq!(decide_bytes(price, None, None).encoding, UTF_8);
+    }
+
+    #[test]
+    fn a_sequence_cut_by_the_end_of_the_file_is_found_where_it_starts() {
+        let mut bytes = "name,phone\n王芳,1\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect::<Vec<_>>();
+        bytes.push(0x41);
+        let d = decide_bytes(&bytes, None, Some(UTF_16LE));
+        assert_eq!(d.bad_byte, Some(bytes.len() as u64 - 1));
     }
 
     #[test]

@@ -13,6 +13,11 @@ use std::io::{BufReader, Read, Seek};
 
 use quick_xml::events::{BytesStart, Event};
 
+/// The most text one cell may hold (a cell past it is no contact's).
+const MAX_CELL_BYTES: usize = 1 << 20;
+/// The most text the cells read may hold together, once repeats are expanded.
+const MAX_KEPT_BYTES: u64 = 512 << 20;
+
 /// One sheet: its name, and whether a person sees it.
 pub struct Sheet {
     pub name: String,
@@ -150,9 +155,26 @@ fn read_sheet(
     let mut cell: Option<(String, u32, (u32, u32))> = None;
     let mut paragraphs = 0;
     let mut cells = 0u64;
+    // Bytes of text kept, over every expanded cell: the bound on memory.
+    let mut kept = 0u64;
+    // Inside a comment (`office:annotation`), whose text is no part of the cell shown.
+    let mut annotation = 0u32;
     loop {
         let event = xml.read_event_into(&mut buf).map_err(xml_error)?;
         let in_table = table == Some(wanted);
+        match &event {
+            Event::Start(e) if e.name().0 == "office:annotation" => annotation += 1,
+            Event::End(e) if e.name().0 == "office:annotation" => {
+                annotation = annotation.saturating_sub(1);
+                buf.clear();
+                continue;
+            }
+            _ => {}
+        }
+        if annotation > 0 {
+            buf.clear();
+            continue;
+        }
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
@@ -184,12 +206,12 @@ fn read_sheet(
                             span("table:number-rows-spanned"),
                             span("table:number-columns-spanned"),
                         );
-                        if spans != (1, 1) {
+                        if spans.0 > 1 || spans.1 > 1 {
                             book.merged.push((
                                 row,
                                 col,
-                                row.saturating_add(spans.0 - 1),
-                                col.saturating_add(spans.1 - 1),
+                                row.saturating_add(spans.0.saturating_sub(1)),
+                                col.saturating_add(spans.1.saturating_sub(1)),
                             ));
                         }
                         if empty {
@@ -211,7 +233,10 @@ fn read_sheet(
                         if let Some((text, _, _)) = cell.as_mut() {
                             let n: usize =
                                 attr(e, "text:c").and_then(|n| n.parse().ok()).unwrap_or(1);
-                            text.extend(std::iter::repeat_n(' ', n.min(1024)));
+                            if text.len().saturating_add(n) > MAX_CELL_BYTES {
+                                return Err(OdsError::TooLarge);
+                            }
+                            text.extend(std::iter::repeat_n(' ', n));
                         }
                     }
                     "text:tab" => {
@@ -231,7 +256,7 @@ fn read_sheet(
                 if let Some((text, _, _)) = cell.as_mut() {
                     // Entities arrive as their own events: the text is literal.
                     let content = t.xml10_content();
-                    if text.len() + content.len() > 1 << 20 {
+                    if text.len() + content.len() > MAX_CELL_BYTES {
                         return Err(OdsError::TooLarge);
                     }
                     text.push_str(&content);
@@ -239,6 +264,9 @@ fn read_sheet(
             }
             Event::GeneralRef(r) => {
                 if let Some((text, _, _)) = cell.as_mut() {
+                    if text.len() > MAX_CELL_BYTES {
+                        return Err(OdsError::TooLarge);
+                    }
                     if let Some(c) = r.resolve_char_ref().ok().flatten() {
                         text.push(c);
                     } else if let Some(s) = quick_xml::escape::resolve_predefined_entity(r.as_ref())
@@ -260,13 +288,19 @@ fn read_sheet(
                 "table:table-cell" | "table:covered-table-cell" if in_table => {
                     if let Some((text, repeat, _)) = cell.take() {
                         if !text.is_empty() {
+                            // Counted before a cell is expanded: a repeat can be a billion.
+                            cells += u64::from(rows_repeated) * u64::from(repeat);
+                            kept += (u64::from(rows_repeated) * u64::from(repeat))
+                                .saturating_mul(text.len() as u64);
+                            if cells > max_cells
+                                || kept > MAX_KEPT_BYTES
+                                || u64::from(col) + u64::from(repeat) > u64::from(max_columns)
+                            {
+                                return Err(OdsError::TooLarge);
+                            }
                             for r in 0..rows_repeated {
                                 for c in 0..repeat {
                                     let column = col.saturating_add(c);
-                                    cells += 1;
-                                    if cells > max_cells || column >= max_columns {
-                                        return Err(OdsError::TooLarge);
-                                    }
                                     book.rows
                                         .entry(row.saturating_add(r))
                                         .or_default()

@@ -26,8 +26,10 @@ pub fn read_list(path: &Path, phone_column: &str) -> Result<Vec<String>> {
         return Err(list_error(
             path,
             &format!(
-                "byte {at} of the file (0x{:02X}) is not {} text; save the list again as UTF-8",
-                bytes[at as usize],
+                "byte {at} of the file{} is not {} text; save the list again as UTF-8",
+                bytes
+                    .get(at as usize)
+                    .map_or(String::new(), |b| format!(" (0x{b:02X})")),
                 encoding.name()
             ),
         ));

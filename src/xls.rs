@@ -21,11 +21,29 @@ const MAX_FILE_BYTES: u64 = 128 << 20;
 /// The most cells the dense grids of all sheets may hold together (about 1.6 GB in calamine).
 const MAX_GRID_CELLS: u64 = 50_000_000;
 
-/// The number format code of each number cell of each sheet, by sheet name and (row, column).
-pub type Formats = HashMap<String, HashMap<(u32, u32), String>>;
+/// The most sheets an .xls may have (Excel's own workbooks rarely pass a hundred).
+const MAX_SHEETS: usize = 1024;
 
-/// Refuses a workbook over the bounds; else returns its cells' number formats (empty if this
-/// module cannot follow the file, which calamine then reads or refuses in its own words).
+/// A sheet's number cells, (row, column) to style index.
+pub type CellStyles = HashMap<(u32, u32), u16>;
+
+/// Each number cell's style by sheet name and (row, column), and each style's format code: a
+/// code is kept once per style, however many cells use it.
+#[derive(Default)]
+pub struct Formats {
+    cells: HashMap<String, CellStyles>,
+    codes: Vec<Option<String>>,
+}
+
+impl Formats {
+    /// One sheet's cells' styles, (row, column) to style, and each style's format code.
+    pub fn of_sheet(&mut self, sheet: &str) -> (CellStyles, &[Option<String>]) {
+        (self.cells.remove(sheet).unwrap_or_default(), &self.codes)
+    }
+}
+
+/// Refuses a workbook calamine must not see (over the bounds, or with records that would make
+/// it allocate past them or fail); else returns its cells' number formats.
 pub fn check(path: &Path, file: &std::fs::File) -> Result<Formats> {
     let bad = |message: String| Error::ContactsFormat {
         path: path.to_path_buf(),
@@ -52,16 +70,13 @@ pub fn check(path: &Path, file: &std::fs::File) -> Result<Formats> {
             path: path.to_path_buf(),
             cause,
         })?;
-    // A file this module cannot follow is left to calamine, which says what is wrong with it
-    // in its own words; only a readable grid size can be refused.
     let Some(stream) = workbook_stream(&bytes) else {
-        return Ok(Formats::new());
+        return Err(bad(
+            "cannot be followed from its container to its Workbook stream".into(),
+        ));
     };
-    let cells = grid_cells(&stream);
-    if cells > MAX_GRID_CELLS {
-        return Err(bad(format!(
-            "the .xls workbook's sheets span {cells} cells (from their first to their last used cell), more than the {MAX_GRID_CELLS} stepcall reads"
-        )));
+    if let Some(problem) = refusal(&stream) {
+        return Err(bad(format!("the .xls workbook {problem}")));
     }
     Ok(formats(&stream))
 }
@@ -219,7 +234,7 @@ fn builtin_format(id: u16) -> Option<&'static str> {
     })
 }
 
-/// The format code of every number cell, by sheet.
+/// The style of every number cell by sheet, and the format code of every style.
 fn formats(stream: &[u8]) -> Formats {
     let mut codes: HashMap<u16, String> = HashMap::new();
     let mut xf_formats: Vec<u16> = Vec::new();
@@ -239,25 +254,26 @@ fn formats(stream: &[u8]) -> Formats {
             _ => {}
         }
     }
-    let code_of = |xf: u16| -> Option<String> {
-        let id = *xf_formats.get(xf as usize)?;
-        codes
-            .get(&id)
-            .cloned()
-            .or_else(|| builtin_format(id).map(str::to_string))
-    };
-    let mut by_sheet = Formats::new();
-    for (name, pos) in sheets(stream) {
+    let codes: Vec<Option<String>> = xf_formats
+        .iter()
+        .map(|id| {
+            codes
+                .get(id)
+                .cloned()
+                .or_else(|| builtin_format(*id).map(str::to_string))
+        })
+        .collect();
+    let mut cells_by_sheet = HashMap::new();
+    for (name, pos, end) in segments(stream) {
         let mut cells = HashMap::new();
-        for (kind, data) in sheet_records(stream, pos) {
+        for (kind, data) in sheet_records(&stream[..end], pos) {
             match kind {
                 // NUMBER, RK, FORMULA: row, column, style.
                 0x0203 | 0x027E | 0x0006 => {
                     if let (Some(r), Some(c), Some(xf)) =
                         (u16_at(data, 0), u16_at(data, 2), u16_at(data, 4))
-                        && let Some(code) = code_of(xf)
                     {
-                        cells.insert((r.into(), c.into()), code);
+                        cells.insert((r.into(), c.into()), xf);
                     }
                 }
                 // MULRK: a row, a first column, then a style and a value per column.
@@ -265,8 +281,8 @@ fn formats(stream: &[u8]) -> Formats {
                     if let (Some(r), Some(first)) = (u16_at(data, 0), u16_at(data, 2)) {
                         let runs = data.len().saturating_sub(6) / 6;
                         for i in 0..runs {
-                            if let Some(code) = u16_at(data, 4 + 6 * i).and_then(code_of) {
-                                cells.insert((r.into(), u32::from(first) + i as u32), code);
+                            if let Some(xf) = u16_at(data, 4 + 6 * i) {
+                                cells.insert((r.into(), u32::from(first) + i as u32), xf);
                             }
                         }
                     }
@@ -274,48 +290,134 @@ fn formats(stream: &[u8]) -> Formats {
                 _ => {}
             }
         }
-        by_sheet.insert(name, cells);
+        cells_by_sheet.insert(name, cells);
     }
-    by_sheet
+    Formats {
+        cells: cells_by_sheet,
+        codes,
+    }
 }
 
-/// The sum over sheets of the rectangle from the first to the last cell calamine keeps.
-fn grid_cells(stream: &[u8]) -> u64 {
+/// Each sheet's name, where its records start, and where the next sheet's start (its records
+/// may not run past there), in stream order.
+fn segments(stream: &[u8]) -> Vec<(String, usize, usize)> {
+    let mut sheets = sheets(stream);
+    sheets.sort_by_key(|(_, pos)| *pos);
+    let ends: Vec<usize> = sheets
+        .iter()
+        .skip(1)
+        .map(|(_, pos)| *pos)
+        .chain([stream.len()])
+        .map(|end| end.min(stream.len()))
+        .collect();
+    sheets
+        .into_iter()
+        .zip(ends)
+        .map(|((name, pos), end)| (name, pos, end))
+        .collect()
+}
+
+/// What is wrong with the workbook for calamine, if anything: more sheets than stepcall reads,
+/// a sheet record too short or pointing where no sheet begins, sheets sharing records, a sheet
+/// without its end, a merged-cells record shorter than its count, or grids (by their declared
+/// dimensions or by their cells, counted from A1) over `MAX_GRID_CELLS` together.
+fn refusal(stream: &[u8]) -> Option<String> {
+    let globals = Records { stream, at: 0 }.take_while(|&(kind, _)| kind != 0x000A);
+    let declared = globals.filter(|&(kind, _)| kind == 0x0085).count();
+    if declared > MAX_SHEETS {
+        return Some(format!(
+            "has {declared} sheets, more than the {MAX_SHEETS} stepcall reads"
+        ));
+    }
+    let segments = segments(stream);
+    if segments.len() != declared {
+        return Some("has a sheet record too short to name its sheet".into());
+    }
     let mut total = 0u64;
-    for (_, pos) in sheets(stream) {
-        let (mut rows, mut cols) = ((u32::MAX, 0u32), (u32::MAX, 0u32));
-        let mut note = |row: u16, first: u16, last: u16| {
-            rows = (rows.0.min(row.into()), rows.1.max(row.into()));
-            cols = (cols.0.min(first.into()), cols.1.max(last.into()));
+    for (i, (name, pos, end)) in segments.iter().enumerate() {
+        let shared = i > 0 && segments[i - 1].1 == *pos;
+        if shared || u16_at(stream, *pos) != Some(0x0809) {
+            return Some(format!(
+                "points sheet `{name}` where no sheet of its own begins"
+            ));
+        }
+        let mut ended = false;
+        let mut depth = 0i32;
+        let (mut rows, mut cols) = (0u64, 0u64);
+        let mut declared_cells = 0u64;
+        let records = Records {
+            stream: &stream[..*end],
+            at: *pos,
         };
-        for (kind, data) in sheet_records(stream, pos) {
+        for (kind, data) in records {
             match kind {
-                // The cell records calamine keeps: number, label, rstring, bool/error, rk,
-                // label-sst, formula, and mul-rk (a run of columns in one row).
-                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 => {
-                    if let (Some(r), Some(c)) = (u16_at(data, 0), u16_at(data, 2)) {
-                        note(r, c, c);
+                0x0809 => depth += 1,
+                0x000A => {
+                    depth -= 1;
+                    if depth <= 0 {
+                        ended = true;
+                        break;
                     }
                 }
-                0x00BD => {
-                    if let (Some(r), Some(c), Some(last)) = (
-                        u16_at(data, 0),
-                        u16_at(data, 2),
-                        data.len().checked_sub(2).and_then(|at| u16_at(data, at)),
-                    ) {
-                        note(r, c, last.max(c));
+                _ if depth > 1 => {}
+                // DIMENSIONS: first and last-plus-one row (u32) and column (u16); calamine sizes
+                // its grid by it before reading a cell.
+                0x0200 => {
+                    let (Some(r0), Some(r1), Some(c0), Some(c1)) = (
+                        u32_at(data, 0),
+                        u32_at(data, 4),
+                        u16_at(data, 8),
+                        u16_at(data, 10),
+                    ) else {
+                        return Some(format!(
+                            "has a dimensions record too short in sheet `{name}`"
+                        ));
+                    };
+                    let area = u64::from(r1.saturating_sub(r0)) * u64::from(c1.saturating_sub(c0));
+                    declared_cells = declared_cells.max(area);
+                }
+                // MERGEDCELLS: a count, then eight bytes a region.
+                0x00E5 => {
+                    let count = u16_at(data, 0).map_or(usize::MAX, usize::from);
+                    if data.len() < 2usize.saturating_add(count.saturating_mul(8)) {
+                        return Some(format!(
+                            "has a merged-cells record shorter than its count in sheet `{name}`"
+                        ));
                     }
+                }
+                // The cell records calamine keeps: number, label, rstring, bool/error, rk,
+                // label-sst, formula, and mul-rk (a run of columns in one row). A formula's
+                // string result (0x0207) may land at A1, which the count from A1 includes.
+                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 | 0x00BD => {
+                    let (Some(r), Some(c)) = (u16_at(data, 0), u16_at(data, 2)) else {
+                        continue;
+                    };
+                    let last = match kind {
+                        0x00BD => data
+                            .len()
+                            .checked_sub(2)
+                            .and_then(|at| u16_at(data, at))
+                            .unwrap_or(c)
+                            .max(c),
+                        _ => c,
+                    };
+                    rows = rows.max(u64::from(r) + 1);
+                    cols = cols.max(u64::from(last) + 1);
                 }
                 _ => {}
             }
         }
-        if rows.0 <= rows.1 {
-            let height = u64::from(rows.1 - rows.0) + 1;
-            let width = u64::from(cols.1 - cols.0) + 1;
-            total = total.saturating_add(height * width);
+        if !ended {
+            return Some(format!("has sheet `{name}` without its end"));
+        }
+        total = total.saturating_add(declared_cells.max(rows * cols));
+        if total > MAX_GRID_CELLS {
+            return Some(format!(
+                "has sheets spanning more than the {MAX_GRID_CELLS} cells stepcall reads (counted from A1 to their last used or declared cell)"
+            ));
         }
     }
-    total
+    None
 }
 
 /// The records of the sheet whose BOF is at `pos`, up to its EOF, without those of the charts
@@ -366,12 +468,46 @@ mod tests {
             sheets.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
             ["contacts"]
         );
-        let formats = super::formats(&stream);
-        let cells = &formats["contacts"];
-        assert_eq!(
-            cells.get(&(1, 2)).map(String::as_str),
-            Some("00000000000"),
-            "{cells:?}"
-        );
+        assert_eq!(super::refusal(&stream), None);
+        let mut formats = super::formats(&stream);
+        let (cells, codes) = formats.of_sheet("contacts");
+        let code = cells
+            .get(&(1, 2))
+            .and_then(|&xf| codes[xf as usize].as_deref());
+        assert_eq!(code, Some("00000000000"), "{cells:?}");
+    }
+
+    /// Records that would make calamine allocate terabytes, or index out of its records.
+    #[test]
+    fn records_calamine_cannot_take_are_refused() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/sheets/formats.xls");
+        let bytes = std::fs::read(&path).unwrap();
+        let stream = super::workbook_stream(&bytes).unwrap();
+        let find = |kind: u16| {
+            let mut at = 0;
+            while let (Some(k), Some(len)) =
+                (super::u16_at(&stream, at), super::u16_at(&stream, at + 2))
+            {
+                if k == kind {
+                    return at;
+                }
+                at += 4 + len as usize;
+            }
+            panic!("no record {kind:#x}");
+        };
+        // DIMENSIONS declaring four billion rows.
+        let mut huge = stream.clone();
+        let dims = find(0x0200) + 4;
+        huge[dims + 4..dims + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(super::refusal(&huge).unwrap().contains("cells"));
+        // A sheet record pointing past the stream.
+        let mut lost = stream.clone();
+        let sheet = find(0x0085) + 4;
+        lost[sheet..sheet + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(super::refusal(&lost).unwrap().contains("where no sheet"));
+        // A sheet without its end.
+        let cut = stream[..stream.len() - 4].to_vec();
+        assert!(super::refusal(&cut).unwrap().contains("without its end"));
     }
 }

@@ -305,3 +305,34 @@ fn a_number_freed_by_a_fixed_template_goes_to_its_first_row() {
         .unwrap();
     assert_eq!(to_first["user_requirement"], "Call 王芳.");
 }
+
+/// A tiny .ods that repeats one cell across a billion rows: refused at once, not expanded.
+#[test]
+fn an_ods_repeating_one_cell_a_billion_times_is_refused_quickly() {
+    use std::io::Write;
+    let ws = Workspace::new();
+    let path = ws.path("contacts.ods");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("mimetype", stored).unwrap();
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .unwrap();
+    zip.start_file("content.xml", stored).unwrap();
+    zip.write_all(
+        br#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="s"><table:table-row><table:table-cell><text:p>name</text:p></table:table-cell><table:table-cell><text:p>phone</text:p></table:table-cell></table:table-row><table:table-row table:number-rows-repeated="1000000000"><table:table-cell table:number-columns-repeated="2"><text:p>13800138000</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#,
+    )
+    .unwrap();
+    zip.finish().unwrap();
+    let campaign = ws.write(
+        "c.yaml",
+        "name: t\ncontacts: contacts.ods\nuser_requirement: Hello {{ name }}\n",
+    );
+    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("more cells than stepcall reads"),
+        "{}",
+        text(&out.stderr)
+    );
+}

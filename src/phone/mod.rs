@@ -69,6 +69,14 @@ fn read_cell(raw: &str, split: bool) -> Result<Vec<String>, Reason> {
         return Err("the phone number is empty".to_string());
     }
     let chars: Vec<char> = text.chars().collect();
+    // libphonenumber reads no more than this; a cell past it holds more than a number and a
+    // note, and reading it for numbers would take time for nothing.
+    if chars.len() > MAX_CELL_CHARS {
+        return Err(format!(
+            "the phone cell holds {} characters, more than the {MAX_CELL_CHARS} a phone number and a note need: keep only the number in it",
+            chars.len()
+        ));
+    }
     if let Some(c) = chars.iter().find(|c| c.is_numeric() && !c.is_ascii_digit()) {
         return Err(format!(
             "`{text}` contains `{c}`, which stepcall does not read as a digit: type the number with the digits 0-9"
@@ -161,6 +169,9 @@ fn read_cell(raw: &str, split: bool) -> Result<Vec<String>, Reason> {
         numbers.join(", ")
     ))
 }
+
+/// The longest phone cell read: libphonenumber's own limit on what it parses.
+const MAX_CELL_CHARS: usize = 250;
 
 /// What, between a number and the digits after it, marks an extension (lower case, without
 /// spaces and `:`/`.`/`-`/brackets).
@@ -518,10 +529,16 @@ const DIALLING_PREFIXES: [&str; 12] = [
 /// precisely as the digits allow.
 fn invalid(text: &str, national: &str) -> Reason {
     let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    // Read once, never through `judge`, which calls this again for what it cannot read.
+    let valid_alone = |rest: &str| {
+        china::parse(false, rest)
+            .ok()
+            .filter(|parsed| parsed.country_code == 86)
+            .and_then(|parsed| china::dial(&parsed.national))
+            .is_some()
+    };
     if let Some(prefix) = DIALLING_PREFIXES.iter().find(|p| {
-        digits.len() > p.len() + 6
-            && digits.starts_with(**p)
-            && judge(&digits[p.len()..], false, &digits[p.len()..]).is_ok()
+        digits.len() > p.len() + 6 && digits.starts_with(**p) && valid_alone(&digits[p.len()..])
     }) {
         return format!(
             "`{text}` starts with {prefix}, a carrier's IP-dialling prefix: stepcall dials the number alone; remove {prefix} and keep the number after it"
@@ -764,6 +781,7 @@ mod tests {
             ("13800138000-13900139000", &["not a valid China number"]),
             ("1380013800", &["not a valid China number"]),
             ("12345678901234567890123", &["not a valid China number"]),
+            (&"13800138000 ".repeat(30), &["more than the 250"]),
         ];
         for (raw, words) in table {
             for split in [false, true] {
