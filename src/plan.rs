@@ -14,7 +14,7 @@ use crate::contacts::ContactReader;
 use crate::errors::{Error, Result};
 use crate::export::EXPORT_COLUMNS;
 use crate::phone;
-use crate::template::{RenderError, Template};
+use crate::template::{ROW, RenderError, Template};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -106,16 +106,17 @@ impl Plan {
             .into_iter()
             .chain([campaign.phone_column.clone()])
             .collect();
+        let through_row = template.uses_row() && !headers.iter().any(|h| h == ROW);
         if let Some(twice) = reader
             .duplicated()
             .into_iter()
-            .find(|d| used.iter().any(|u| u == d))
+            .find(|d| through_row || used.iter().any(|u| u == d))
         {
             return Err(Error::ContactsFormat {
                 path: campaign.contacts.clone(),
                 line: 1,
                 message: format!(
-                    "the column name `{twice}` appears twice in the header, and the campaign uses it (as the phone column or in the template)"
+                    "the column name `{twice}` appears twice in the header, and the campaign uses it (as the phone column or in the template, by name or through `row`)"
                 ),
                 help: "rename one of the two columns so that each name says which column it means"
                     .to_string(),

@@ -79,6 +79,14 @@ impl Template {
         }
     }
 
+    /// Whether the template reads columns through `row` (`{{ row["客户 姓名"] }}`), which can
+    /// reach any column, so no header name may stand for two columns.
+    pub fn uses_row(&self) -> bool {
+        self.env
+            .get_template(NAME)
+            .is_ok_and(|t| t.undeclared_variables(false).contains(ROW))
+    }
+
     /// Renders one contact: `columns` and `cells` are parallel. The result is trimmed; an empty
     /// result is an error, because an empty instruction would make the AI caller improvise.
     pub fn render(&self, columns: &[String], cells: &[String]) -> Result<String, RenderError> {

@@ -161,6 +161,10 @@ fn phone_cells_are_read_as_libphonenumber_reads_them() {
         rows.len(),
         report.join("\n")
     );
+    eprintln!(
+        "{agreed} of {} cells agree with libphonenumber; deliberate: {differences:?}",
+        rows.len()
+    );
     // The table is not mostly refusals: most rows agree outright.
     assert!(agreed * 10 >= rows.len() * 8, "only {agreed} rows agree");
 }
