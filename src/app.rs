@@ -565,6 +565,7 @@ fn cmd_sim(args: SimArgs) -> Result<u8> {
     let config = SimConfig {
         key: args.key,
         journal: args.journal,
+        faults: args.faults,
         latency: args.latency,
         answer_delay: args.answer_delay,
         record_delay: args.record_delay,

@@ -141,6 +141,9 @@ pub struct SimArgs {
     /// Append every accepted call to this JSON-lines file.
     #[arg(long)]
     pub journal: Option<PathBuf>,
+    /// Append every injected fault (429, 5xx) to this JSON-lines file, before answering it.
+    #[arg(long)]
+    pub faults: Option<PathBuf>,
     /// Delay before every answer.
     #[arg(long, default_value = "20ms", value_parser = duration::parse)]
     pub latency: Duration,

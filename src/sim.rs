@@ -38,6 +38,9 @@ pub const DEFAULT_KEY: &str = "aicall_simulator_test_key";
 pub struct SimConfig {
     pub key: String,
     pub journal: Option<PathBuf>,
+    /// Where every injected fault is noted (a JSON line: path, status, Retry-After) before it
+    /// is answered, so a test can prove the fault it asked for was served.
+    pub faults: Option<PathBuf>,
     /// Added before every answer.
     pub latency: Duration,
     /// Between accepting (and journaling) a call and answering: the window in which a client
@@ -92,6 +95,7 @@ impl Default for SimConfig {
         SimConfig {
             key: DEFAULT_KEY.to_string(),
             journal: None,
+            faults: None,
             latency: Duration::from_millis(20),
             answer_delay: Duration::ZERO,
             record_delay: Duration::from_secs(3),
@@ -161,6 +165,7 @@ struct SimState {
     accepted: u64,
     calls: HashMap<String, SimCall>,
     journal: Option<File>,
+    faults: Option<File>,
 }
 
 struct SimCall {
@@ -175,20 +180,21 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
         addr: addr.to_string(),
         cause: source,
     };
-    let journal = match &config.journal {
-        Some(path) => Some(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|source| Error::WriteFile {
-                    path: path.clone(),
-                    cause: source,
-                })?,
-        ),
-        None => None,
+    let append = |path: &Option<PathBuf>| -> Result<Option<File>> {
+        let Some(path) = path else { return Ok(None) };
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map(Some)
+            .map_err(|source| Error::WriteFile {
+                path: path.clone(),
+                cause: source,
+            })
     };
+    let journal = append(&config.journal)?;
+    let faults = append(&config.faults)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(bind_err)?;
@@ -207,6 +213,7 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
             accepted: 0,
             calls: HashMap::new(),
             journal,
+            faults,
         }),
     });
     let app = Router::new()
@@ -273,8 +280,27 @@ impl Sim {
         Ok(())
     }
 
-    /// A fault to inject now, if the dice say so.
-    fn fault(&self) -> Option<Response> {
+    /// A fault to inject now at `path`, if the dice say so, noted before it is answered.
+    fn fault(&self, path: &str) -> Option<Response> {
+        let response = self.draw_fault()?;
+        let mut st = self.state.lock().expect("simulator state");
+        if let Some(faults) = st.faults.as_mut() {
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok());
+            let line = json!({
+                "path": path,
+                "status": response.status().as_u16(),
+                "retry_after": retry_after,
+            });
+            // Best effort: a fault not noted is still a fault served.
+            let _ = writeln!(faults, "{line}").and_then(|()| faults.flush());
+        }
+        Some(response)
+    }
+
+    fn draw_fault(&self) -> Option<Response> {
         let (a, b) = {
             let mut st = self.state.lock().expect("simulator state");
             st.draws += 2;
@@ -386,7 +412,7 @@ async fn initiate(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) 
     if let Err(refused) = sim.check(&headers) {
         return refused;
     }
-    if let Some(fault) = sim.fault() {
+    if let Some(fault) = sim.fault(wire::INITIATE_PATH) {
         return fault;
     }
     let request: InitiateRequest = match serde_json::from_slice(&body) {
@@ -549,7 +575,7 @@ async fn search(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
     if let Err(refused) = sim.check(&headers) {
         return refused;
     }
-    if let Some(fault) = sim.fault() {
+    if let Some(fault) = sim.fault(wire::SEARCH_PATH) {
         return fault;
     }
     let garble = {

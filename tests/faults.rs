@@ -33,6 +33,18 @@ fn a_429_storm_with_retry_after_loses_and_duplicates_nothing() {
         assert_eq!(entry["call_id"].as_str(), Some(row["call_id"].as_str()));
         assert_eq!(row["call_attempts"], "1", "a refused try is not an attempt");
     }
+    // The storm happened: dials were refused with 429 and a Retry-After, and retried.
+    let refused = sim
+        .faults()
+        .iter()
+        .filter(|f| f["path"] == stepcall::wire::INITIATE_PATH)
+        .filter(|f| f["status"] == 429 && f["retry_after"] == "0.020")
+        .count();
+    assert!(
+        refused >= 5,
+        "only {refused} dials answered 429: {:?}",
+        sim.faults()
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ pub struct Sim {
     child: Child,
     pub url: String,
     pub journal: PathBuf,
+    faults: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -28,6 +29,7 @@ impl Sim {
     pub fn start(extra: &[&str]) -> Sim {
         let dir = tempfile::tempdir().unwrap();
         let journal = dir.path().join("journal.jsonl");
+        let faults = dir.path().join("faults.jsonl");
         let mut args = vec!["sim", "--addr", "127.0.0.1:0", "--key", KEY];
         for (flag, value) in [("--latency", "1ms"), ("--record-delay", "100ms")] {
             if !extra.contains(&flag) {
@@ -38,6 +40,8 @@ impl Sim {
             .args(args)
             .arg("--journal")
             .arg(&journal)
+            .arg("--faults")
+            .arg(&faults)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -59,6 +63,7 @@ impl Sim {
             child,
             url,
             journal,
+            faults,
             _dir: dir,
         }
     }
@@ -66,6 +71,14 @@ impl Sim {
     /// Every call the simulator accepted, in order.
     pub fn journal(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(&self.journal).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Every fault the simulator injected (path, status, retry_after), in order.
+    pub fn faults(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.faults).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
@@ -274,13 +287,16 @@ pub fn by_phone(export: &[HashMap<String, String>]) -> HashMap<&str, &HashMap<St
 /// call id the provider gave is in the export unless its contact is `uncertain`.
 #[track_caller]
 pub fn assert_nobody_twice_and_call_ids_kept(sim: &Sim, export: &[HashMap<String, String>]) {
+    let journal = sim.journal();
+    // An empty journal proves nothing: nobody was dialled at all.
+    assert!(!journal.is_empty(), "the simulator accepted no call");
     let counts = sim.dial_counts();
     assert!(
         counts.values().all(|&n| n == 1),
         "a number was dialled twice: {counts:?}"
     );
     let by_phone = by_phone(export);
-    for entry in sim.journal() {
+    for entry in journal {
         let row = by_phone[entry["phone"].as_str().unwrap()];
         if row["call_state"] != "uncertain" {
             assert_eq!(
