@@ -483,15 +483,29 @@ impl Store {
         {
             Ok(_) => {}
             // A first import runs with a rollback journal and holds the write lock (see
-            // `import`), and SQLite refuses the switch at once rather than waiting: this
-            // connection reads as the file is, and its reads wait for the import like any.
-            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+            // `import`), and SQLite refuses the switch at once rather than waiting. Under a
+            // rollback journal a reader still sees the file as it was before the import, an
+            // empty campaign, so this connection waits for the import to end first.
+            Err(e) if is_busy(&e) => self.wait_for_writer()?,
             Err(e) => return Err(e),
         }
         // FULL: every commit is on disk before it returns, so an intent to dial survives a
         // power cut, not only a crash of this process.
         self.conn
             .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+    }
+
+    /// Waits until no other connection holds the write lock, for at most [`IMPORT_WAIT`]:
+    /// the busy timeout bounds each try, and a first import of the largest list takes
+    /// minutes at most.
+    fn wait_for_writer(&self) -> rusqlite::Result<()> {
+        let deadline = std::time::Instant::now() + IMPORT_WAIT;
+        loop {
+            match self.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => continue,
+                done => return done,
+            }
+        }
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -1831,6 +1845,13 @@ fn insert_answer(
         params![attempt_id, kind, stamp, answer.http_status, answer.body],
     )
     .map(drop)
+}
+
+/// How long a reader waits for a first import that holds the write lock.
+const IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    KEY, Sim, Workspace, assert_exit, assert_nobody_twice_and_call_ids_kept, bin, by_phone,
+    KEY, Sim, Workspace, assert_exit, assert_nobody_twice_and_call_ids_kept, bin, by_phone, text,
 };
 
 pub struct CrashReport {
@@ -181,6 +181,9 @@ fn status_during_a_first_import_waits_for_it() {
     let (mut child, campaign) = first_import_under_way(&ws, &sim, 20_000);
     let status = ws.stepcall(&["status", &campaign]);
     assert_exit(&status, 0);
+    // It waited for the whole import: a status read midway would count none of the list.
+    let stdout = text(&status.stdout);
+    assert!(stdout.contains(": 20000 contacts"), "{stdout}");
     assert!(child.wait().unwrap().success());
 }
 
