@@ -40,6 +40,19 @@ fn a_window_that_closes_mid_run_stops_new_calls_until_the_next_one() {
         "calls started inside the window still get their results"
     );
     assert_eq!(s["complete"], false);
+    // By stepcall's own clock, every call started before noon, and only those were placed.
+    let noon: jiff::Timestamp = "2026-12-01T12:00:00+08:00".parse().unwrap();
+    let export = ws.export(&campaign);
+    let started: Vec<jiff::Timestamp> = export
+        .iter()
+        .filter(|r| !r["call_first_dialed_at"].is_empty())
+        .map(|r| r["call_first_dialed_at"].parse().unwrap())
+        .collect();
+    assert_eq!(started.len(), dialled, "each call placed is in the export");
+    assert!(
+        started.iter().all(|at| *at < noon),
+        "a call started after the window closed: {started:?}"
+    );
 
     // At lunch nobody is rung; the run says when the next window opens and exits 0.
     let out = ws.run_at(&sim, "2026-12-01T13:00:00+08:00", &["run", c]);
