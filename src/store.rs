@@ -502,7 +502,13 @@ impl Store {
         let deadline = std::time::Instant::now() + IMPORT_WAIT;
         loop {
             match self.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
-                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => continue,
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    // A BEGIN refused for a lock opens no transaction; should one be open,
+                    // the next try must not find it.
+                    if !self.conn.is_autocommit() {
+                        let _ = self.conn.execute_batch("ROLLBACK");
+                    }
+                }
                 done => return done,
             }
         }
