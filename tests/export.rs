@@ -1,6 +1,6 @@
 //! Exports people act on: safe to open in Excel, filterable, and complete as JSON lines.
 
-use crate::harness::{Sim, Workspace, assert_exit, text};
+use crate::harness::{Sim, Workspace, assert_exit, json_lines, text};
 
 fn campaign_with_a_hostile_name(ws: &Workspace) -> String {
     ws.write(
@@ -43,10 +43,7 @@ fn jsonl_has_every_attempt_and_filters_work() {
 
     let out = ws.stepcall(&["export", &c, "--format", "jsonl"]);
     assert_exit(&out, 0);
-    let lines: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&text(&out.stdout));
     assert_eq!(lines.len(), 3);
     for line in &lines {
         assert_eq!(

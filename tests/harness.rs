@@ -70,18 +70,12 @@ impl Sim {
 
     /// Every call the simulator accepted, in order.
     pub fn journal(&self) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(&self.journal).unwrap_or_default();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        json_lines(&std::fs::read_to_string(&self.journal).unwrap_or_default())
     }
 
     /// Every fault the simulator injected (path, status, retry_after), in order.
     pub fn faults(&self) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(&self.faults).unwrap_or_default();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        json_lines(&std::fs::read_to_string(&self.faults).unwrap_or_default())
     }
 
     /// When each accepted call arrived at the simulator, in seconds after the first, sorted.
@@ -306,6 +300,13 @@ pub fn assert_nobody_twice_and_call_ids_kept(sim: &Sim, export: &[HashMap<String
             );
         }
     }
+}
+
+/// One JSON value per line (a journal, `export --format jsonl`).
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 pub fn text(bytes: &[u8]) -> String {

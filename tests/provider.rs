@@ -13,7 +13,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    KEY, Sim, Workspace, assert_exit, assert_nobody_twice_and_call_ids_kept, by_phone, text,
+    KEY, Sim, Workspace, assert_exit, assert_nobody_twice_and_call_ids_kept, by_phone, json_lines,
+    text,
 };
 
 fn status_json(ws: &Workspace) -> Value {
@@ -105,10 +106,7 @@ fn every_call_id_of_one_request_is_kept_polled_and_reported() {
 
     let out = ws.stepcall(&["export", campaign, "--format", "jsonl"]);
     assert_exit(&out, 0);
-    let lines: Vec<Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&text(&out.stdout));
     for entry in sim.journal() {
         let phone = entry["phone"].as_str().unwrap();
         let line = lines

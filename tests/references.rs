@@ -174,30 +174,23 @@ fn a_duplicated_column_is_an_error_only_when_the_campaign_uses_it() {
         ws.path("contacts.csv"),
     )
     .unwrap();
-    let unused = ws.write(
-        "unused.yaml",
-        "name: t\ncontacts: contacts.csv\nuser_requirement: Hello {{ name }}\n",
-    );
-    let out = ws.stepcall(&["validate", unused.to_str().unwrap()]);
+    let validate = |template: &str| {
+        let campaign = ws.write(
+            "campaign.yaml",
+            &format!("name: t\ncontacts: contacts.csv\nuser_requirement: {template}\n"),
+        );
+        ws.stepcall(&["validate", campaign.to_str().unwrap()])
+    };
+    let out = validate("Hello {{ name }}");
     assert_exit(&out, 0);
     assert!(text(&out.stdout).contains("王芳"), "{}", text(&out.stdout));
-    let used = ws.write(
-        "used.yaml",
-        "name: t\ncontacts: contacts.csv\nuser_requirement: Hello {{ name }}, {{ note }}\n",
-    );
-    let out = ws.stepcall(&["validate", used.to_str().unwrap()]);
-    assert_exit(&out, 2);
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("`note` appears twice"), "{stderr}");
-    // `row` can reach every column, so through it no header may stand for two.
-    let through_row = ws.write(
-        "row.yaml",
-        "name: t\ncontacts: contacts.csv\nuser_requirement: Hello {{ row[\"name\"] }}\n",
-    );
-    let out = ws.stepcall(&["validate", through_row.to_str().unwrap()]);
-    assert_exit(&out, 2);
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("`note` appears twice"), "{stderr}");
+    // Used by name, or through `row`, which can reach every column: no header may stand for two.
+    for used in ["Hello {{ name }}, {{ note }}", "Hello {{ row[\"name\"] }}"] {
+        let out = validate(used);
+        assert_exit(&out, 2);
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("`note` appears twice"), "{used}: {stderr}");
+    }
 }
 
 #[test]
