@@ -450,6 +450,27 @@ impl Dialer {
                 self.gate.give_back();
                 return None;
             }
+            if !self.gate.hours.is_open(clock::now()) {
+                // Admitted inside the window, but writing the intent ran past its close (a busy
+                // disk): a call starts inside the hours or not at all.
+                let record = DialRecord::NotSent {
+                    reason: "the calling window closed before this call was sent".into(),
+                    answer: None,
+                };
+                if let Err(e) = self
+                    .writer
+                    .with(move |s| s.record_dial(intent.attempt_id, &record))
+                    .await
+                {
+                    self.stop.raise(e);
+                    return None;
+                }
+                self.gate.give_back();
+                if !self.wait_turn().await || !self.admit().await {
+                    return None;
+                }
+                continue;
+            }
             tracing::debug!("dialling {who} (attempt {})", intent.number);
             let (record, next) = match self
                 .client
