@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    stepcall::app::main()
+    stepcall::main()
 }

@@ -9,10 +9,10 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::json;
-use stepcall::client::{Client, Dial};
-use stepcall::errors::Error;
-use stepcall::secrets::ApiKey;
-use stepcall::wire::{INITIATE_PATH, InitiateRequest};
+use stepcall::ApiKey;
+use stepcall::Error;
+use stepcall::{Client, Dial};
+use stepcall::{INITIATE_PATH, InitiateRequest};
 
 use crate::harness::{Workspace, assert_exit, text};
 
@@ -395,7 +395,7 @@ async fn flaky(status: u16, message: &'static str) -> Flaky {
     };
     let app = Router::new()
         .route(INITIATE_PATH, post(initiate))
-        .route(stepcall::wire::SEARCH_PATH, post(search));
+        .route(stepcall::SEARCH_PATH, post(search));
     let url = crate::harness::serve(app).await;
     Flaky {
         url,

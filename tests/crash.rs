@@ -230,6 +230,6 @@ fn importing(db: &std::path::Path, journal: &std::path::Path) -> bool {
     let read = std::fs::File::open(db).and_then(|mut f| f.read_exact(&mut header));
     read.is_ok()
         && header[18..20] == [1, 1]
-        && header[60..64] == (stepcall::store::SCHEMA_VERSION as u32).to_be_bytes()
+        && header[60..64] == (stepcall::SCHEMA_VERSION as u32).to_be_bytes()
         && journal.exists()
 }

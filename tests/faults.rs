@@ -37,7 +37,7 @@ fn a_429_storm_with_retry_after_loses_and_duplicates_nothing() {
     let refused = sim
         .faults()
         .iter()
-        .filter(|f| f["path"] == stepcall::wire::INITIATE_PATH)
+        .filter(|f| f["path"] == stepcall::INITIATE_PATH)
         .filter(|f| f["status"] == 429 && f["retry_after"] == "0.020")
         .count();
     assert!(

@@ -98,7 +98,7 @@ fn phone_cells_are_read_as_libphonenumber_reads_them() {
     let mut agreed = 0;
     let mut differences: std::collections::BTreeMap<&str, usize> = Default::default();
     for row in &rows {
-        let ours = stepcall::phone::normalize(&row.cell).ok();
+        let ours = stepcall::normalize_phone(&row.cell).ok();
         let policy = policy(&row.class);
         let (valid, dial) = match policy {
             Policy::Meant => (
@@ -124,7 +124,7 @@ fn phone_cells_are_read_as_libphonenumber_reads_them() {
             agreed += 1;
             continue;
         }
-        let reason = stepcall::phone::normalize(&row.cell).err();
+        let reason = stepcall::normalize_phone(&row.cell).err();
         let excuse = reason.as_deref().and_then(|r| deliberate(row, r));
         match (policy, excuse) {
             (Policy::MayRefuse, _) if ours.is_none() => {
@@ -135,7 +135,7 @@ fn phone_cells_are_read_as_libphonenumber_reads_them() {
                 "{} {:?}: stepcall {:?}, libphonenumber {:?} ({})",
                 row.class,
                 row.cell,
-                stepcall::phone::normalize(&row.cell),
+                stepcall::normalize_phone(&row.cell),
                 dial,
                 if valid { "valid" } else { "invalid" }
             )),
@@ -171,14 +171,14 @@ fn phone_cells_are_read_as_libphonenumber_reads_them() {
 
 #[test]
 fn the_metadata_is_at_least_libphonenumber_9_0_43() {
-    let version: Vec<u32> = stepcall::phone::METADATA_VERSION
+    let version: Vec<u32> = stepcall::METADATA_VERSION
         .split('.')
         .map(|p| p.parse().expect("a number"))
         .collect();
     assert!(version >= vec![9, 0, 43], "{version:?}");
     // A mobile prefix that 9.0.33 did not know.
     assert_eq!(
-        stepcall::phone::normalize("16107242769").as_deref(),
+        stepcall::normalize_phone("16107242769").as_deref(),
         Ok("16107242769")
     );
 }

@@ -343,9 +343,9 @@ async fn outage_provider() -> Outage {
         json!({"success": true, "call_status": "completed", "duration_seconds": 30}).to_string()
     };
     let app = Router::new()
-        .route(stepcall::wire::INITIATE_PATH, post(initiate))
-        .route(stepcall::wire::SEARCH_PATH, post(search))
-        .route(stepcall::wire::SKILL_VERSION_PATH, get(version));
+        .route(stepcall::INITIATE_PATH, post(initiate))
+        .route(stepcall::SEARCH_PATH, post(search))
+        .route(stepcall::SKILL_VERSION_PATH, get(version));
     let url = crate::harness::serve(app).await;
     Outage {
         url,

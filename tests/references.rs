@@ -5,7 +5,7 @@
 use crate::harness::{Workspace, assert_exit, text};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use stepcall::contacts::{ContactReader, ReadOptions};
+use stepcall::{ContactReader, ReadOptions};
 
 /// A campaign over `contacts.csv` whose template uses only the name.
 fn hello(ws: &Workspace) -> PathBuf {

@@ -9,12 +9,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::campaign::{Campaign, MultiPhone};
-use crate::contacts::ContactReader;
+use crate::config::campaign::{Campaign, MultiPhone};
 use crate::errors::{Error, Result};
-use crate::export::EXPORT_COLUMNS;
-use crate::phone;
-use crate::template::{ROW, RenderError, Template};
+use crate::input::contacts::ContactReader;
+use crate::input::phone;
+use crate::input::template::{ROW, RenderError, Template};
+use crate::output::export::EXPORT_COLUMNS;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -159,7 +159,7 @@ impl Plan {
     }
 
     /// How the list was read (encoding, delimiter or sheet).
-    pub fn format(&self) -> &crate::contacts::Format {
+    pub fn format(&self) -> &crate::input::contacts::Format {
         self.reader.format()
     }
 
@@ -526,7 +526,7 @@ pub fn list_digest(campaign: &Campaign) -> Result<String> {
         path: path.clone(),
         cause,
     };
-    let mut file = crate::files::open_regular(path)?;
+    let mut file = crate::input::files::open_regular(path)?;
     let mut hash = Sha256::new();
     let settings = format!(
         "{}\0{:?}\0{:?}\0{}\0{}\0",

@@ -67,8 +67,8 @@ fn from_file(path: &Path) -> Result<ApiKey> {
         path: path.to_path_buf(),
         message,
     };
-    let bytes =
-        crate::files::read_small(path, 1 << 20, "secrets file").map_err(|e| bad(e.to_string()))?;
+    let bytes = crate::input::files::read_small(path, 1 << 20, "secrets file")
+        .map_err(|e| bad(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| bad("it is not UTF-8 text".into()))?;
     warn_if_readable_by_others(path);
     let value: serde_json::Value =

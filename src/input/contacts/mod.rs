@@ -13,6 +13,10 @@
 //! large) is reported with its row, not fatal for the list; a quote never closed is fatal, at
 //! the row where it opened, since every row after it would vanish into one cell.
 
+pub(crate) mod cell_text;
+mod ods;
+mod xls;
+
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -113,7 +117,7 @@ impl ContactReader {
     /// Opens a contact list as what its bytes say it is, whatever its name: a workbook
     /// (.xlsx, .xlsb, .xls, WPS's .et, .ods) or text.
     pub fn open_with(path: &Path, options: &ReadOptions) -> Result<ContactReader> {
-        let mut file = crate::files::open_regular(path)?;
+        let mut file = crate::input::files::open_regular(path)?;
         let mut start = [0u8; 256];
         let n = read_up_to(&mut file, &mut start).map_err(|cause| Error::ReadFile {
             path: path.to_path_buf(),
@@ -139,10 +143,10 @@ impl ContactReader {
         let n = read_up_to(&mut file, &mut sample).map_err(read_err)?;
         sample.truncate(n);
         file.seek(SeekFrom::Start(0)).map_err(read_err)?;
-        let decision = crate::decoding::decide(&mut file, Encoding::for_bom(&sample), options.encoding)
+        let decision = crate::input::decoding::decide(&mut file, Encoding::for_bom(&sample), options.encoding)
             .map_err(|e| match e {
-                crate::decoding::Undecided::Io(cause) => read_err(cause),
-                crate::decoding::Undecided::Utf16WithoutBom => Error::ContactsFormat {
+                crate::input::decoding::Undecided::Io(cause) => read_err(cause),
+                crate::input::decoding::Undecided::Utf16WithoutBom => Error::ContactsFormat {
                     path: path.to_path_buf(),
                     line: 0,
                     message: "the file looks like UTF-16 text without a byte-order mark, in no byte order stepcall can tell".into(),
@@ -150,8 +154,8 @@ impl ContactReader {
                 },
             })?;
         let encoding = decision.encoding;
-        let bom = decision.source == crate::decoding::Source::Bom;
-        let detected = decision.source == crate::decoding::Source::Detected;
+        let bom = decision.source == crate::input::decoding::Source::Bom;
+        let detected = decision.source == crate::input::decoding::Source::Detected;
         let (text, _, _) = encoding.decode(&sample);
         let delimiter = options
             .delimiter
@@ -399,7 +403,7 @@ fn undecodable(
     encoding: &'static Encoding,
     at: u64,
     delimiter: u8,
-    source: crate::decoding::Source,
+    source: crate::input::decoding::Source,
 ) -> Error {
     let mut decoder = encoding.new_decoder();
     let mut locator = Locator::new(delimiter);
@@ -447,9 +451,9 @@ fn undecodable(
     };
     let byte = value.map_or(String::new(), |b| format!(" (0x{b:02X})"));
     let how = match source {
-        crate::decoding::Source::Bom => "its byte-order mark says",
-        crate::decoding::Source::Campaign => "the campaign's `encoding:` says",
-        crate::decoding::Source::Detected => "the rest of the file is",
+        crate::input::decoding::Source::Bom => "its byte-order mark says",
+        crate::input::decoding::Source::Campaign => "the campaign's `encoding:` says",
+        crate::input::decoding::Source::Detected => "the rest of the file is",
     };
     Error::ContactsFormat {
         path: path.to_path_buf(),
@@ -644,10 +648,10 @@ fn read_workbook(
     };
     rewind(&mut file)?;
     let (binary, mut xls_formats) = match kind {
-        Workbook::Compound => (false, crate::xls::check(path, &file)?),
+        Workbook::Compound => (false, crate::input::contacts::xls::check(path, &file)?),
         _ => (
             check_unpacked_size(path, &file)?,
-            crate::xls::Formats::default(),
+            crate::input::contacts::xls::Formats::default(),
         ),
     };
     // The checks read through a handle that shares this one's position.
@@ -658,7 +662,7 @@ fn read_workbook(
             "save it again from Excel or WPS as .xlsx",
         )
     };
-    use crate::cell_text::{NumberFormat, shown};
+    use crate::input::contacts::cell_text::{NumberFormat, shown};
     let reader = BufReader::new(file);
     let mut cells = SparseSheet::default();
     let (name, merged) = match kind {
@@ -725,7 +729,7 @@ fn read_workbook(
         }
         Workbook::OpenDocument => {
             let mut chosen = None;
-            let book = crate::ods::read(
+            let book = crate::input::contacts::ods::read(
                 reader,
                 |sheets| {
                     let found = choose_ods_sheet(path, sheets, sheet);
@@ -871,7 +875,7 @@ fn choose_sheet(path: &Path, sheets: &[calamine::Sheet], wanted: Option<&str>) -
 /// [`choose_sheet`] for an OpenDocument workbook's sheets: the index of the one to read.
 fn choose_ods_sheet(
     path: &Path,
-    sheets: &[crate::ods::Sheet],
+    sheets: &[crate::input::contacts::ods::Sheet],
     wanted: Option<&str>,
 ) -> Result<usize> {
     let as_calamine: Vec<calamine::Sheet> = sheets
@@ -904,12 +908,12 @@ impl SparseSheet {
         &mut self,
         path: &Path,
         range: &calamine::Range<calamine::Data>,
-        format_at: impl Fn((u32, u32)) -> Option<&'f crate::cell_text::NumberFormat>,
+        format_at: impl Fn((u32, u32)) -> Option<&'f crate::input::contacts::cell_text::NumberFormat>,
     ) -> Result<()> {
         let (r0, c0) = range.start().unwrap_or((0, 0));
         for (row, col, value) in range.used_cells() {
             let at = (r0 + row as u32, c0 + col as u32);
-            let text = crate::cell_text::shown(value, format_at(at));
+            let text = crate::input::contacts::cell_text::shown(value, format_at(at));
             self.add(path, at, text)?;
         }
         Ok(())

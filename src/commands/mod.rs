@@ -12,21 +12,22 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::call_state::CallState;
-use crate::campaign::{self, Campaign, DEFAULT_BASE_URL};
-use crate::cli::{CallArgs, CallinfoArgs, Cli, Command, RunArgs, SimArgs};
-use crate::client::Client;
+use crate::cli::lowargs::{CallArgs, CallinfoArgs, Cli, Command, RunArgs, SimArgs};
+use crate::config::campaign::{self, Campaign, DEFAULT_BASE_URL};
+use crate::engine::gate::Halt;
 use crate::errors::{Error, Result};
 use crate::exit;
-use crate::export::{ExportOptions, Format as ExportFormat};
-use crate::gate::Halt;
-use crate::oneoff;
-use crate::run::{self, RunSettings, Target};
-use crate::secrets::{self, ApiKey};
-use crate::sim::{self, SimConfig};
-use crate::status::Status;
-use crate::store::Store;
-use crate::validate;
+use crate::output::export::{ExportOptions, Format as ExportFormat};
+use crate::provider::client::Client;
+use crate::state::machine::CallState;
+mod call;
+use crate::config::secrets::{self, ApiKey};
+use crate::engine::run::{self, RunSettings, Target};
+use crate::input::validate;
+use crate::output::status::Status;
+use crate::provider::sim::{self, SimConfig};
+use crate::state::Store;
+use call as oneoff;
 
 pub const BASE_URL_ENV: &str = "STEPONEAI_BASE_URL";
 
@@ -40,7 +41,7 @@ pub fn main() -> ExitCode {
     }
     // SAFETY: nothing has touched SQLite yet, and this is still the only thread.
     unsafe {
-        crate::store::before_any_connection();
+        crate::state::before_any_connection();
     }
     // No core file, and no other process of this user reading this one's memory: the API key
     // and the webhook secret are in it.
@@ -49,7 +50,7 @@ pub fn main() -> ExitCode {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
     let cli = Cli::parse();
-    crate::logging::init(if cli.quiet {
+    crate::cli::logging::init(if cli.quiet {
         -1
     } else {
         cli.verbose.min(3) as i8
@@ -101,8 +102,8 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Report { campaign, output } => {
             let campaign = Campaign::load(&campaign)?;
             let store = Store::open(&campaign.state_path, false)?;
-            let html = crate::report::html(&store, &campaign)?;
-            crate::files::write_private(&output, html.as_bytes()).map_err(|cause| {
+            let html = crate::output::report::html(&store, &campaign)?;
+            crate::input::files::write_private(&output, html.as_bytes()).map_err(|cause| {
                 Error::WriteFile {
                     path: output.clone(),
                     cause,
@@ -119,7 +120,8 @@ fn dispatch(command: Command) -> Result<u8> {
                 store.enable_outbox();
             }
             let rules = campaign.outcomes.clone();
-            let changed = store.retag(|transcript| crate::tags::tags(&rules, transcript))?;
+            let changed =
+                store.retag(|transcript| crate::config::tags::tags(&rules, transcript))?;
             println!(
                 "{changed} calls got new tags under the rules of {}",
                 campaign.path.display()
@@ -236,7 +238,7 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
         Target::Simulated
     } else {
         // Checked before the key, so a typo in the file is reported even without a key.
-        crate::plan::Plan::open(&campaign)?;
+        crate::input::plan::Plan::open(&campaign)?;
         Target::Live {
             base_url: base_url(args.base_url, Some(&campaign))?,
             key: secrets::load()?,
@@ -471,7 +473,7 @@ fn cmd_export(campaign: &Campaign, output: Option<&Path>, options: &ExportOption
     match output.filter(|p| *p != Path::new("-")) {
         None => {
             let stdout = std::io::stdout();
-            crate::export::write(&store, stdout.lock(), options)?;
+            crate::output::export::write(&store, stdout.lock(), options)?;
         }
         Some(path) => {
             // Written beside the target and renamed into place: a crash never leaves half a file.
@@ -482,9 +484,9 @@ fn cmd_export(campaign: &Campaign, output: Option<&Path>, options: &ExportOption
                 path: path.to_path_buf(),
                 cause: source,
             };
-            let file = crate::files::create_private(&partial).map_err(write_err)?;
+            let file = crate::input::files::create_private(&partial).map_err(write_err)?;
             let mut out = std::io::BufWriter::new(file);
-            let n = crate::export::write(&store, &mut out, options)?;
+            let n = crate::output::export::write(&store, &mut out, options)?;
             out.flush().map_err(write_err)?;
             drop(out);
             std::fs::rename(&partial, path).map_err(write_err)?;
@@ -498,7 +500,7 @@ fn cmd_suppress(campaign: &Campaign, raw: &[String]) -> Result<u8> {
     let phones = raw
         .iter()
         .map(|p| {
-            crate::phone::normalize(p).map_err(|reason| Error::Usage {
+            crate::input::phone::normalize(p).map_err(|reason| Error::Usage {
                 message: format!("{p:?} cannot be suppressed: {reason}"),
                 help: "give numbers as they would be dialled, e.g. 13800138000".into(),
             })

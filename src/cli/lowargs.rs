@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::duration;
+use crate::config::duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -136,7 +136,7 @@ pub struct SimArgs {
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub addr: String,
     /// The API key the simulator accepts.
-    #[arg(long, default_value = crate::sim::DEFAULT_KEY)]
+    #[arg(long, default_value = crate::provider::sim::DEFAULT_KEY)]
     pub key: String,
     /// Append every accepted call to this JSON-lines file.
     #[arg(long)]

@@ -14,9 +14,9 @@ use std::io::Write;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::call_state::CallState;
 use crate::errors::{Error, Result};
-use crate::store::{ExportRow, Store};
+use crate::state::machine::CallState;
+use crate::state::{ExportRow, Store};
 
 pub const EXPORT_COLUMNS: [&str; 12] = [
     // The number dialled (or that would be), normalised; empty for an invalid row.

@@ -10,9 +10,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::campaign::Campaign;
+use crate::config::campaign::Campaign;
 use crate::errors::Result;
-use crate::store::{ExportRow, Store};
+use crate::state::{ExportRow, Store};
 
 /// Tags whose calls need a person to follow up.
 const HUMAN_TAGS: [&str; 2] = ["opt_out", "reschedule"];

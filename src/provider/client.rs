@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::config::secrets::ApiKey;
 use crate::errors::Error;
-use crate::secrets::ApiKey;
-use crate::wire::{self, InitiateRequest, Record, SearchRequest, StatusMap};
+use crate::provider::wire::{self, InitiateRequest, Record, SearchRequest, StatusMap};
 
 /// Answers larger than this are not read: no real answer comes close.
 pub const MAX_ANSWER_BYTES: usize = 1 << 20;

@@ -14,25 +14,25 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::call_state::CallState;
-use crate::campaign::{Campaign, PollPolicy};
-use crate::client::Client;
 use crate::clock;
-use crate::dialer::Dialer;
+use crate::config::campaign::{Campaign, PollPolicy};
+use crate::config::hours::Hours;
+use crate::config::secrets::ApiKey;
+use crate::engine::dialer::Dialer;
+use crate::engine::gate::{Budget, Gate, Halt};
+use crate::engine::poller::Poller;
+use crate::engine::progress::Progress;
+use crate::engine::run_lock::RunLock;
+use crate::engine::stop::Stop;
 use crate::errors::{Error, Result};
-use crate::gate::{Budget, Gate, Halt};
-use crate::hours::Hours;
-use crate::plan::Plan;
-use crate::poller::Poller;
-use crate::progress::Progress;
-use crate::run_lock::RunLock;
-use crate::secrets::ApiKey;
-use crate::sim::{self, SimConfig};
-use crate::stop::Stop;
-use crate::store::Queue;
-use crate::store::{ImportSummary, Mode, Run, Store};
-use crate::webhook::Delivery;
-use crate::writer::Writer;
+use crate::input::plan::Plan;
+use crate::output::webhook::Delivery;
+use crate::provider::client::Client;
+use crate::provider::sim::{self, SimConfig};
+use crate::state::Queue;
+use crate::state::machine::CallState;
+use crate::state::writer::Writer;
+use crate::state::{ImportSummary, Mode, Run, Store};
 use jiff::Timestamp;
 
 /// The meta key of the last imported list's digest (`plan::list_digest`).
@@ -66,8 +66,6 @@ pub struct RunReport {
     pub campaign: String,
     pub database: PathBuf,
     pub simulated: bool,
-    pub imported: ImportSummary,
-    pub recovered: u64,
     pub counts: Vec<(CallState, u64)>,
     /// Why dialing stopped before the list was done, if it did.
     pub halt: Option<Halt>,
@@ -124,7 +122,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     }
     // Taken before anything reads the list: if the file changes after this, the digest
     // recorded is the old content's, and the next run imports again.
-    let digest = crate::plan::list_digest(&campaign)?;
+    let digest = crate::input::plan::list_digest(&campaign)?;
     let plan = Plan::open(&campaign)?;
     let lock = RunLock::acquire(&campaign.state_path)?;
     let mut store = Store::open(&campaign.state_path, true)?;
@@ -153,7 +151,9 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         "phone_column": campaign.phone_column,
         "call_options": campaign.call_options,
     });
-    if campaign.limits.max_requirement_chars != crate::campaign::DEFAULT_MAX_REQUIREMENT_CHARS {
+    if campaign.limits.max_requirement_chars
+        != crate::config::campaign::DEFAULT_MAX_REQUIREMENT_CHARS
+    {
         // Only when set, so databases made before the limit existed see no change.
         settings["max_requirement_chars"] = campaign.limits.max_requirement_chars.into();
     }
@@ -171,7 +171,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         );
     }
     for list in &campaign.suppress {
-        let numbers = crate::suppress::read_list(list, &campaign.phone_column)?;
+        let numbers = crate::input::suppress::read_list(list, &campaign.phone_column)?;
         let added = store.suppress(&numbers, &list.display().to_string())?;
         if added > 0 {
             tracing::info!(
@@ -196,7 +196,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         let listed = if store.contact_count()? == 0 {
             Vec::new()
         } else {
-            crate::plan::fingerprints(&campaign)?
+            crate::input::plan::fingerprints(&campaign)?
         };
         store.import(plan, &listed, !changes.is_empty())?
     };
@@ -258,7 +258,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     } else {
         store.awaiting()?
     };
-    let outage = store.meta(crate::dialer::OUTAGE)?;
+    let outage = store.meta(crate::engine::dialer::OUTAGE)?;
 
     if let Some(reason) = stop.take_reason() {
         // A signal during the import: everything is committed, nothing was dialled.
@@ -267,7 +267,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     let webhook = match &campaign.webhook {
         None => None,
         Some(w) => {
-            let secret = crate::webhook::secret_from_env(&w.secret_env)?;
+            let secret = crate::output::webhook::secret_from_env(&w.secret_env)?;
             store.enable_outbox();
             let database_id = store.meta("database_id")?.unwrap_or_default();
             Some((w.clone(), secret, database_id))
@@ -328,7 +328,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             progress.clone(),
             gate.clone(),
         );
-        dialer.grace = crate::dialer::GRACE.max(campaign.timeout + Duration::from_secs(2));
+        dialer.grace = crate::engine::dialer::GRACE.max(campaign.timeout + Duration::from_secs(2));
         dialer.hold_back = campaign.hold_back;
         dialer.probation = outage.is_some();
         let dialer = Arc::new(dialer);
@@ -437,8 +437,6 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         campaign: campaign.name.clone(),
         database: campaign.state_path.clone(),
         simulated: mode == Mode::Simulated,
-        imported,
-        recovered,
         counts,
         halt,
         redials_waiting,

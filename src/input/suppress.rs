@@ -9,18 +9,18 @@
 use std::path::Path;
 
 use crate::errors::{Error, Result};
-use crate::phone;
+use crate::input::phone;
 
 /// The largest do-not-call list read: ten million numbers fit in it.
 const MAX_LIST_BYTES: u64 = 256 << 20;
 
 /// The normalised numbers on the list at `path`.
 pub fn read_list(path: &Path, phone_column: &str) -> Result<Vec<String>> {
-    let bytes = crate::files::read_small(path, MAX_LIST_BYTES, "do-not-call list")?;
+    let bytes = crate::input::files::read_small(path, MAX_LIST_BYTES, "do-not-call list")?;
     // Saved from Excel like the contacts, so read in whatever encoding it came in; a byte that
     // encoding cannot explain could hide a number from the list, so the list is refused.
     let decision =
-        crate::decoding::decide_bytes(&bytes, encoding_rs::Encoding::for_bom(&bytes), None);
+        crate::input::decoding::decide_bytes(&bytes, encoding_rs::Encoding::for_bom(&bytes), None);
     let encoding = decision.encoding;
     if let Some(at) = decision.bad_byte {
         return Err(list_error(

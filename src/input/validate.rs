@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
-use crate::campaign::Campaign;
-use crate::contacts::Format;
+use crate::config::campaign::Campaign;
 use crate::errors::{Error, Result};
-use crate::plan::{Plan, Verdict};
+use crate::input::contacts::Format;
+use crate::input::plan::{Plan, Verdict};
 
 /// A row that will not be dialled, and why.
 #[derive(Debug, Clone)]
@@ -60,7 +60,10 @@ pub fn validate(campaign: &Campaign, invalid_out: Option<&Path>) -> Result<Valid
     let mut plan = Plan::open(campaign)?;
     let mut listed: HashSet<String> = HashSet::new();
     for list in &campaign.suppress {
-        listed.extend(crate::suppress::read_list(list, &campaign.phone_column)?);
+        listed.extend(crate::input::suppress::read_list(
+            list,
+            &campaign.phone_column,
+        )?);
     }
     let mut v = Validation {
         format: plan.format().describe(),
@@ -222,7 +225,7 @@ fn write_rejected(
             }
         }
     };
-    let mut file = crate::files::create_private(path).map_err(write_err)?;
+    let mut file = crate::input::files::create_private(path).map_err(write_err)?;
     file.write_all(&bytes).map_err(write_err)
 }
 

@@ -27,8 +27,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::errors::{Error, Result};
-use crate::plan::fnv1a;
-use crate::wire::{self, InitiateRequest, SearchRequest};
+use crate::input::plan::fnv1a;
+use crate::provider::wire::{self, InitiateRequest, SearchRequest};
 
 /// The key the simulator accepts unless told otherwise. It is not a secret: it opens nothing
 /// but the simulator.

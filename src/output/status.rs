@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
 
-use crate::call_state::CallState;
-use crate::campaign::Campaign;
+use crate::config::campaign::Campaign;
 use crate::errors::Result;
-use crate::store::{Mode, Queue, Store};
+use crate::state::machine::CallState;
+use crate::state::{Mode, Queue, Store};
 
 #[derive(Debug, Clone)]
 pub struct Status {

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::client::{Client, Dial, Poll};
 use crate::errors::{Error, Result};
-use crate::phone;
-use crate::wire::{self, CallResult, InitiateRequest, Record, StatusMap};
+use crate::input::phone;
+use crate::provider::client::{Client, Dial, Poll};
+use crate::provider::wire::{self, CallResult, InitiateRequest, Record, StatusMap};
 
 const NOT_SENT_TRIES: u32 = 5;
 

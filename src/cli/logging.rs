@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Write};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::progress::ACTIVE_BAR;
+use crate::engine::progress::ACTIVE_BAR;
 
 pub fn init(verbosity: i8) {
     let default = match verbosity {

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use crate::errors::{Error, Result};
-use crate::store::Store;
+use crate::state::Store;
 
 /// A job's answer, held back until its group is committed; it gets the commit's error, if any.
 type Reply = Box<dyn FnOnce(Option<&Error>) + Send>;

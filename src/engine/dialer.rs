@@ -26,17 +26,17 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::campaign::{CallOptions, Rate};
-use crate::client::{Client, Dial};
 use crate::clock;
+use crate::config::campaign::{CallOptions, Rate};
+use crate::engine::gate::{Gate, Halt};
+use crate::engine::pacer::{Pacer, Window};
+use crate::engine::progress::Progress;
+use crate::engine::stop::Stop;
 use crate::errors::Error;
-use crate::gate::{Gate, Halt};
-use crate::pacer::{Pacer, Window};
-use crate::progress::Progress;
-use crate::stop::Stop;
-use crate::store::{Awaiting, DialRecord, Dialable};
-use crate::wire::InitiateRequest;
-use crate::writer::Writer;
+use crate::provider::client::{Client, Dial};
+use crate::provider::wire::InitiateRequest;
+use crate::state::writer::Writer;
+use crate::state::{Awaiting, DialRecord, Dialable};
 
 /// Tries per contact when the provider keeps refusing for now: enough to ride out a storm of
 /// 429s (each try waits as long as the provider asks), bounded so a provider that never
@@ -521,7 +521,7 @@ impl Dialer {
                     let until = clock::now().as_second() + self.hold_back.as_secs() as i64;
                     tracing::warn!(
                         "{who}: {reason}; this contact waits {}, the others dial on",
-                        crate::duration::describe(self.hold_back)
+                        crate::config::duration::describe(self.hold_back)
                     );
                     self.gate.give_back();
                     let record = DialRecord::Throttled {

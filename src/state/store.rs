@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
-use crate::call_state::CallState;
-use crate::client::Answer;
 use crate::errors::{Error, Result};
-use crate::plan::{Judgement, Plan, fnv1a};
-use crate::wire::CallResult;
+use crate::input::plan::{Judgement, Plan, fnv1a};
+use crate::provider::client::Answer;
+use crate::provider::wire::CallResult;
+use crate::state::machine::CallState;
 
 /// The schema version this build writes; see `migrate`.
 pub const SCHEMA_VERSION: i64 = 6;
@@ -257,8 +257,8 @@ const DIALLABLE: &str = "c.in_list = 1 AND coalesce(c.not_before, 0) <= :now AND
     AND coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after <= :now
     AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.contact_id = c.id AND a.outcome IN ('dialing', 'dialed'))))";
 
-impl From<&crate::campaign::Redial> for Queue {
-    fn from(r: &crate::campaign::Redial) -> Queue {
+impl From<&crate::config::campaign::Redial> for Queue {
+    fn from(r: &crate::config::campaign::Redial) -> Queue {
         Queue {
             when: r.when.clone(),
             max_attempts: r.max_attempts,
@@ -315,13 +315,13 @@ pub struct Store {
 /// `-wal` deleted after a crash) is noticed by the next run.
 pub struct Run {
     pub id: String,
-    pub intents: crate::run_lock::IntentLog,
+    pub intents: crate::engine::run_lock::IntentLog,
     /// The highest intent begun since the last commit.
     uncommitted: Option<i64>,
 }
 
 impl Run {
-    pub fn new(id: String, intents: crate::run_lock::IntentLog) -> Run {
+    pub fn new(id: String, intents: crate::engine::run_lock::IntentLog) -> Run {
         Run {
             id,
             intents,
@@ -888,7 +888,7 @@ impl Store {
                 ))
                 .map_err(db())?;
             let stamp = now();
-            let rows = crate::plan::judge_in_background(plan);
+            let rows = crate::input::plan::judge_in_background(plan);
             let mut complete = false;
             while let Some(batch) = rows.next_batch() {
                 complete |= batch.last;
@@ -1804,7 +1804,7 @@ fn set_tags(
         "UPDATE attempts SET tags = ?2 WHERE id = ?1",
         params![attempt_id, joined],
     )?;
-    if tags.iter().any(|t| t == crate::tags::OPT_OUT) {
+    if tags.iter().any(|t| t == crate::config::tags::OPT_OUT) {
         tx.execute(
             "INSERT OR IGNORE INTO suppressed (phone, source, added_at)
              SELECT c.phone, 'opt_out tag', ?2 FROM contacts c JOIN attempts a ON a.contact_id = c.id
@@ -1870,7 +1870,7 @@ mod tests {
     fn recovery_leaves_the_running_runs_intents_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
-        let lock = crate::run_lock::RunLock::acquire(&path).unwrap();
+        let lock = crate::engine::run_lock::RunLock::acquire(&path).unwrap();
         let mut store = Store::open(&path, false).unwrap();
         store.start_run(Run::new("run-a".into(), lock.intent_log().unwrap()));
         store

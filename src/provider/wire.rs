@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::call_state::CallState;
-use crate::campaign::CallOptions;
+use crate::config::campaign::CallOptions;
+use crate::state::machine::CallState;
 
 pub const INITIATE_PATH: &str = "/api/v1/callinfo/initiate_call";
 pub const SEARCH_PATH: &str = "/api/v1/callinfo/search_callinfo";
@@ -246,13 +246,13 @@ pub fn about_other_call(answer: &Value, call_id: &str, phone: Option<&str>) -> O
         .map(scalar_text)?;
     let readable: Vec<String> = phones
         .split(',')
-        .filter_map(|p| crate::phone::normalize(p).ok())
+        .filter_map(|p| crate::input::phone::normalize(p).ok())
         .collect();
     (!readable.is_empty() && !readable.iter().any(|p| p == phone)).then(|| {
         format!(
             "the provider answered about the number {}, not {}",
-            crate::dialer::mask(&readable[0]),
-            crate::dialer::mask(phone)
+            crate::engine::dialer::mask(&readable[0]),
+            crate::engine::dialer::mask(phone)
         )
     })
 }

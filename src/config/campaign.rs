@@ -12,13 +12,13 @@ use std::time::Duration;
 use miette::{NamedSource, SourceSpan};
 use serde::{Deserialize, Serialize};
 
-use crate::call_state::CallState;
-use crate::contacts::ReadOptions;
-use crate::duration;
+use crate::config::duration;
+use crate::config::hours::{Hours, RawHours};
+use crate::config::tags::Rules;
 use crate::errors::{Error, Result};
-use crate::hours::{Hours, RawHours};
-use crate::tags::Rules;
-use crate::wire::{Mapped, StatusMap};
+use crate::input::contacts::ReadOptions;
+use crate::provider::wire::{Mapped, StatusMap};
+use crate::state::machine::CallState;
 
 /// The real provider, used when neither the campaign, the environment nor a flag names another.
 pub const DEFAULT_BASE_URL: &str = "https://open-skill-api.steponeai.com";
@@ -220,7 +220,7 @@ const MAX_CAMPAIGN_BYTES: u64 = 1 << 20;
 
 impl Campaign {
     pub fn load(path: &Path) -> Result<Campaign> {
-        let bytes = crate::files::read_small(path, MAX_CAMPAIGN_BYTES, "campaign file")?;
+        let bytes = crate::input::files::read_small(path, MAX_CAMPAIGN_BYTES, "campaign file")?;
         let text = String::from_utf8(bytes).map_err(|_| Error::ReadFile {
             path: path.to_path_buf(),
             cause: std::io::Error::other("it is not UTF-8 text; save it as UTF-8"),

@@ -374,7 +374,7 @@ mod tests {
     use super::{RenderError, Template, finish};
     use proptest::prelude::*;
 
-    const MAX: usize = crate::campaign::DEFAULT_MAX_REQUIREMENT_CHARS;
+    const MAX: usize = crate::config::campaign::DEFAULT_MAX_REQUIREMENT_CHARS;
 
     fn cols(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()

@@ -19,13 +19,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::campaign::PollPolicy;
-use crate::client::{Client, Poll};
-use crate::progress::Progress;
-use crate::stop::Stop;
-use crate::store::Awaiting;
-use crate::wire::{Record, StatusMap};
-use crate::writer::Writer;
+use crate::config::campaign::PollPolicy;
+use crate::engine::progress::Progress;
+use crate::engine::stop::Stop;
+use crate::provider::client::{Client, Poll};
+use crate::provider::wire::{Record, StatusMap};
+use crate::state::Awaiting;
+use crate::state::writer::Writer;
 
 pub struct Poller {
     pub writer: Writer,
@@ -35,7 +35,7 @@ pub struct Poller {
     pub stop: Stop,
     pub progress: Arc<Progress>,
     /// The campaign's outcome tags, applied to each transcript as it arrives.
-    pub outcomes: Arc<crate::tags::Rules>,
+    pub outcomes: Arc<crate::config::tags::Rules>,
     /// The campaign's `status_map:`, read before the built-in table.
     pub statuses: Arc<StatusMap>,
 }
@@ -149,7 +149,7 @@ impl Poller {
         let done = result.is_some();
         let tags = result
             .as_ref()
-            .map(|r| crate::tags::tags(&self.outcomes, &r.transcript))
+            .map(|r| crate::config::tags::tags(&self.outcomes, &r.transcript))
             .unwrap_or_default();
         let written = self
             .writer

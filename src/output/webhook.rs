@@ -26,9 +26,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::clock;
+use crate::engine::stop::Stop;
 use crate::errors::{Error, Result};
-use crate::stop::Stop;
-use crate::writer::Writer;
+use crate::state::writer::Writer;
 
 pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
@@ -147,7 +147,7 @@ impl Delivery {
             fresh: std::sync::atomic::AtomicBool::new(true),
             resting: Mutex::new((None, 0)),
             gone: std::sync::atomic::AtomicBool::new(false),
-            grace: crate::dialer::GRACE,
+            grace: crate::engine::dialer::GRACE,
         })
     }
 
@@ -295,14 +295,14 @@ fn classify(sent: reqwest::Result<reqwest::Response>) -> Sent {
                 410 => Sent::Gone(error),
                 429 | 503 => Sent::Unavailable {
                     error,
-                    wait: crate::client::retry_after(&r),
+                    wait: crate::provider::client::retry_after(&r),
                 },
                 500..=599 | 408 => Sent::Unavailable { error, wait: None },
                 _ => Sent::Refused(error),
             }
         }
         Err(e) => Sent::Unavailable {
-            error: format!("could not deliver: {}", crate::client::cause(&e)),
+            error: format!("could not deliver: {}", crate::provider::client::cause(&e)),
             wait: None,
         },
     }

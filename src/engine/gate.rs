@@ -13,8 +13,8 @@ use std::time::Instant;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use crate::hours::Hours;
-use crate::store::Queue;
+use crate::config::hours::Hours;
+use crate::state::Queue;
 
 /// Why dialing stopped before the list was done.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,10 @@
+//! What people and other systems read: the export (CSV/JSON), the HTML report, `status`, and
+//! the webhook events sent to a CRM.
+//!
+//! All of it reads committed state, never in-flight memory, so it is the same whether a run is
+//! going on, was killed, or finished. May import `config` and `state`.
+
+pub(crate) mod export;
+pub(crate) mod report;
+pub(crate) mod status;
+pub(crate) mod webhook;
