@@ -3,11 +3,26 @@
 //!
 //! The contact state machine (`machine`) is the only place that names states and moves a
 //! contact between them; the SQL here takes its state names and conditions from it. Each file
-//! holds one stage's `impl Store` block with its transactions whole. May import `config` and
-//! `machine`; it is handed judged rows, never a `Plan`, and knows nothing of HTTP.
+//! holds one stage's `impl Store` block with its transactions whole: `schema` (migrations),
+//! `import`, `dialing`, `results`, `outbox` and `reads`, around the connection in `store`.
+//! May import `config` and `machine`; it is handed judged rows, never a `Plan`, and knows
+//! nothing of HTTP.
 
+mod dialing;
+mod import;
 pub(crate) mod machine;
+mod outbox;
+mod reads;
+mod results;
+mod schema;
 mod store;
+#[cfg(test)]
+mod tests;
 pub(crate) mod writer;
 
+pub use dialing::*;
+pub use import::*;
+pub use reads::*;
+pub use results::*;
+pub use schema::SCHEMA_VERSION;
 pub use store::*;
