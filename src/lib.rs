@@ -33,6 +33,7 @@ pub use config::secrets::ApiKey;
 pub use errors::Error;
 pub use input::contacts::{ContactReader, ReadOptions};
 pub use input::phone::{METADATA_VERSION, normalize as normalize_phone};
-pub use provider::client::{Client, Dial};
+pub use provider::answer::Dial;
+pub use provider::client::Client;
 pub use provider::wire::{INITIATE_PATH, InitiateRequest, SEARCH_PATH, SKILL_VERSION_PATH};
 pub use state::SCHEMA_VERSION;

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::errors::{Error, Result};
 use crate::input::phone;
-use crate::provider::client::{Client, Dial, Poll};
+use crate::provider::answer::{Dial, Poll};
+use crate::provider::client::Client;
 use crate::provider::wire::{self, CallResult, InitiateRequest, Record, StatusMap};
 
 const NOT_SENT_TRIES: u32 = 5;

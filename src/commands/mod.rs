@@ -261,18 +261,13 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
             .strftime("%Y-%m-%d %H:%M %Z")
             .to_string()
     };
-    let waiting =
-        report.count(CallState::Pending) + report.count(CallState::Dialed) + report.redials_waiting;
     if args.json {
         let status = Status {
             campaign: report.campaign.clone(),
             database: report.database.clone(),
             started: true,
             simulated: report.simulated,
-            counts: CallState::ALL
-                .iter()
-                .map(|s| (*s, report.count(*s)))
-                .collect(),
+            counts: report.counts.clone(),
             redials_waiting: report.redials_waiting,
             next_redial_at: None,
             webhook_backlog: report.webhook_backlog,
@@ -291,7 +286,6 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
             o.remove("next_redial_at");
             o.remove("held_back_until");
         }
-        json["complete"] = (waiting == 0 && report.count(CallState::Dialing) == 0).into();
         println!("{json}");
         return Ok(exit::SUCCESS);
     }
@@ -301,15 +295,15 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
         ""
     };
     println!("campaign `{}`{label}", report.campaign);
-    println!("  {}", Status::line(&report.counts));
-    let uncertain = report.count(CallState::Uncertain);
+    println!("  {}", report.counts.line());
+    let uncertain = report.counts.get(CallState::Uncertain);
     if uncertain > 0 {
         println!(
             "  {uncertain} uncertain: the provider may have rung them; they are not dialled again unless you run with --redial-uncertain"
         );
     }
-    let awaiting = report.count(CallState::Dialed);
-    let pending = report.count(CallState::Pending);
+    let awaiting = report.counts.get(CallState::Dialed);
+    let pending = report.counts.get(CallState::Pending);
     match &report.halt {
         Some(Halt::OutsideHours { opens: Some(opens) }) => {
             println!(
@@ -364,9 +358,9 @@ fn cmd_status(campaign: &Campaign, json: bool) -> Result<u8> {
     println!(
         "campaign `{}`{label}: {} contacts",
         status.campaign,
-        status.total()
+        status.counts.total()
     );
-    println!("  {}", Status::line(&status.counts));
+    println!("  {}", status.counts.line());
     if status.redials_waiting > 0 {
         let due = status
             .next_redial_at

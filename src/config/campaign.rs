@@ -343,12 +343,7 @@ impl Campaign {
                     .unwrap_or_else(|| vec!["no_answer".into(), "busy".into()])
                     .iter()
                     .map(|w| match CallState::parse(w.trim()) {
-                        Some(
-                            s @ (CallState::NoAnswer
-                            | CallState::Busy
-                            | CallState::Failed
-                            | CallState::Unknown),
-                        ) => Ok(s),
+                        Some(s) if s.may_redial() => Ok(s),
                         _ => Err(invalid(
                             format!(
                                 "`{w}` in redial.when is not an outcome that can be tried again"
@@ -422,14 +417,7 @@ impl Campaign {
             let mapped = match state.trim() {
                 "in_progress" => Mapped::InProgress,
                 other => match CallState::parse(other) {
-                    Some(
-                        s @ (CallState::Answered
-                        | CallState::NoAnswer
-                        | CallState::Busy
-                        | CallState::Failed
-                        | CallState::Rejected
-                        | CallState::Unknown),
-                    ) => Mapped::Final(s),
+                    Some(s) if s.is_result() => Mapped::Final(s),
                     _ => {
                         return Err(invalid(
                             format!(

@@ -33,10 +33,11 @@ use crate::engine::pacer::{Pacer, Window};
 use crate::engine::progress::Progress;
 use crate::engine::stop::Stop;
 use crate::errors::Error;
-use crate::provider::client::{Client, Dial};
+use crate::provider::answer::Dial;
+use crate::provider::client::Client;
 use crate::provider::wire::InitiateRequest;
 use crate::state::writer::Writer;
-use crate::state::{Awaiting, DialRecord, Dialable};
+use crate::state::{Awaiting, Dialable};
 
 /// Tries per contact when the provider keeps refusing for now: enough to ride out a storm of
 /// 429s (each try waits as long as the provider asks), bounded so a provider that never
@@ -101,15 +102,6 @@ const MAX_UNCERTAIN_STREAK: u32 = 10;
 const MAX_REJECTED_STREAK: u32 = 5;
 /// Numbers held back in a row (each "called too often") before it is taken for the account.
 const MAX_THROTTLED_STREAK: u32 = 5;
-
-/// What a dial attempt came to, for the streak count and the probation.
-enum Outcome {
-    Accepted,
-    Uncertain(String),
-    Rejected(String),
-    Throttled,
-    Other,
-}
 
 enum Next {
     /// Answered: whatever calls it placed go to the poller.
@@ -214,7 +206,7 @@ impl Dialer {
                     drop(slot);
                     match outcome {
                         None => {}
-                        Some(Outcome::Uncertain(reason)) => {
+                        Some(Dial::Uncertain { reason, .. }) => {
                             self.stop.raise(Error::ProviderUnavailable {
                                 message: format!(
                                     "the last run stopped because the provider kept failing, and the first call of this one may or may not have been placed too ({reason}); stopping at once"
@@ -327,17 +319,17 @@ impl Dialer {
     }
 
     /// Counts repeated bad answers; the error to stop the run with, when there are too many.
-    fn note_streak(&self, outcome: &Outcome) -> Option<Error> {
+    fn note_streak(&self, dial: &Dial) -> Option<Error> {
         let mut streak = self.streak.lock().expect("streak");
-        match outcome {
-            Outcome::Accepted => {
+        match dial {
+            Dial::Accepted { .. } => {
                 let in_flight = streak.in_flight;
                 *streak = Streak {
                     in_flight,
                     ..Streak::default()
                 };
             }
-            Outcome::Uncertain(reason) => {
+            Dial::Uncertain { reason, .. } => {
                 streak.uncertain += 1;
                 if streak.uncertain >= MAX_UNCERTAIN_STREAK {
                     return Some(Error::ProviderUnavailable {
@@ -350,7 +342,7 @@ impl Dialer {
             }
             // A refusal proves the provider answers, not that calls go through: only a call
             // id ends a run of uncertain answers.
-            Outcome::Rejected(reason) => {
+            Dial::Rejected { reason, .. } => {
                 if *reason == streak.last_rejection {
                     streak.rejected += 1;
                 } else {
@@ -366,7 +358,7 @@ impl Dialer {
                     });
                 }
             }
-            Outcome::Throttled => {
+            Dial::Throttled { .. } => {
                 streak.throttled += 1;
                 if streak.throttled >= MAX_THROTTLED_STREAK {
                     return Some(Error::ProviderUnavailable {
@@ -377,7 +369,7 @@ impl Dialer {
                     });
                 }
             }
-            Outcome::Other => {}
+            Dial::NotSent { .. } | Dial::Fatal { .. } => {}
         }
         None
     }
@@ -397,7 +389,7 @@ impl Dialer {
         &self,
         contact: Dialable,
         calls: &mpsc::UnboundedSender<Awaiting>,
-    ) -> Option<Outcome> {
+    ) -> Option<Dial> {
         let _in_flight = InFlight(self);
         let request = InitiateRequest {
             phones: contact.phone.clone(),
@@ -439,13 +431,10 @@ impl Dialer {
             }
             if self.stop.is_raised() {
                 // The stop came while the intent was being written: nothing was sent.
-                let record = DialRecord::NotSent {
-                    reason: "the run stopped before this call was sent".into(),
-                    answer: None,
-                };
+                let dial = not_sent("the run stopped before this call was sent");
                 let _ = self
                     .writer
-                    .with(move |s| s.record_dial(intent.attempt_id, &record))
+                    .with(move |s| s.record_dial(intent.attempt_id, &dial, None))
                     .await;
                 self.gate.give_back();
                 return None;
@@ -453,13 +442,10 @@ impl Dialer {
             if !self.gate.hours.is_open(clock::now()) {
                 // Admitted inside the window, but writing the intent ran past its close (a busy
                 // disk): a call starts inside the hours or not at all.
-                let record = DialRecord::NotSent {
-                    reason: "the calling window closed before this call was sent".into(),
-                    answer: None,
-                };
+                let dial = not_sent("the calling window closed before this call was sent");
                 if let Err(e) = self
                     .writer
-                    .with(move |s| s.record_dial(intent.attempt_id, &record))
+                    .with(move |s| s.record_dial(intent.attempt_id, &dial, None))
                     .await
                 {
                     self.stop.raise(e);
@@ -472,114 +458,25 @@ impl Dialer {
                 continue;
             }
             tracing::debug!("dialling {who} (attempt {})", intent.number);
-            let (record, next) = match self
+            let mut dial = self
                 .client
                 .initiate(&request, &intent.idempotency_key)
-                .await
-            {
-                Dial::Accepted {
-                    call_ids,
-                    answer,
-                    slow_down,
-                    stop,
-                } => {
-                    if let Some(error) = stop {
-                        // Raised before the record is written, so no other task starts a
-                        // call while this one waits for the disk.
-                        self.stop.raise(error);
-                    }
-                    if let Some(wait) = slow_down {
-                        tracing::info!(
-                            "{who}: the provider answered 429 and placed the call anyway; slowing down"
-                        );
-                        self.pause_for(wait);
-                    }
-                    if call_ids.len() > 1 {
-                        tracing::warn!(
-                            "{who}: the provider placed {} calls for one request; keeping and polling every one",
-                            call_ids.len()
-                        );
-                    }
-                    (DialRecord::Accepted { call_ids, answer }, Next::Done)
-                }
-                Dial::NotSent {
-                    reason,
-                    retry_after,
-                    answer,
-                } => {
-                    tracing::info!("{who}: {reason}; will try again");
-                    let connected = answer.is_some();
-                    (
-                        DialRecord::NotSent { reason, answer },
-                        Next::Retry {
-                            retry_after,
-                            connected,
-                        },
-                    )
-                }
-                Dial::Throttled { reason, answer } => {
-                    let until = clock::now().as_second() + self.hold_back.as_secs() as i64;
-                    tracing::warn!(
-                        "{who}: {reason}; this contact waits {}, the others dial on",
-                        crate::config::duration::describe(self.hold_back)
-                    );
-                    self.gate.give_back();
-                    let record = DialRecord::Throttled {
-                        reason: format!(
-                            "{reason}; held back until {}",
-                            self.gate
-                                .hours
-                                .local(jiff::Timestamp::from_second(until).unwrap_or(clock::now()))
-                                .strftime("%Y-%m-%d %H:%M %Z")
-                        ),
-                        answer: Some(answer),
-                        until,
-                    };
-                    (record, Next::Done)
-                }
-                Dial::Uncertain {
-                    reason,
-                    answer,
-                    stop,
-                } => {
-                    if let Some(error) = stop {
-                        self.stop.raise(error);
-                    }
-                    tracing::warn!(
-                        "{who} is uncertain: {reason}; it will not be dialled again automatically"
-                    );
-                    (DialRecord::Uncertain { reason, answer }, Next::Done)
-                }
-                Dial::Rejected { reason, answer } => {
-                    tracing::warn!("{who} was rejected by the provider: {reason}");
-                    (DialRecord::Rejected { reason, answer }, Next::Done)
-                }
-                Dial::Fatal { error, answer } => {
-                    // Raised before the record is written, so no other task starts a call
-                    // while this one waits for the disk.
-                    let reason = error.to_string();
-                    self.stop.raise(error);
-                    self.gate.give_back();
-                    (DialRecord::NotSent { reason, answer }, Next::Done)
-                }
-            };
-            let outcome = match &record {
-                DialRecord::Accepted { .. } => Outcome::Accepted,
-                DialRecord::Uncertain { reason, .. } => Outcome::Uncertain(reason.clone()),
-                DialRecord::Rejected { reason, .. } => Outcome::Rejected(reason.clone()),
-                DialRecord::Throttled { .. } => Outcome::Throttled,
-                DialRecord::NotSent { .. } => Outcome::Other,
-            };
-            let call_ids = match &record {
-                DialRecord::Accepted { call_ids, .. } => call_ids.join(", "),
+                .await;
+            let (next, not_before) = self.act_on(&mut dial, &who);
+            let streak_stop = self.note_streak(&dial);
+            let call_ids = match &dial {
+                Dial::Accepted { call_ids, .. } => call_ids.join(", "),
                 _ => String::new(),
             };
-            let placed = match self
+            let (placed, dial) = match self
                 .writer
-                .with(move |s| s.record_dial(intent.attempt_id, &record))
+                .with(move |s| {
+                    s.record_dial(intent.attempt_id, &dial, not_before)
+                        .map(|placed| (placed, dial))
+                })
                 .await
             {
-                Ok(placed) => placed,
+                Ok(recorded) => recorded,
                 Err(e) => {
                     if !call_ids.is_empty() {
                         // The database refused the write; the log is the last place this id lives.
@@ -588,11 +485,11 @@ impl Dialer {
                         );
                     }
                     self.stop.raise(e);
-                    return Some(outcome);
+                    return None;
                 }
             };
-            if let Some(error) = self.note_streak(&outcome) {
-                if let Outcome::Uncertain(_) = outcome {
+            if let Some(error) = streak_stop {
+                if let Dial::Uncertain { .. } = dial {
                     // The next run asks the provider before dialing again.
                     let note = error.to_string();
                     let _ = self.writer.with(move |s| s.set_meta(OUTAGE, &note)).await;
@@ -605,7 +502,7 @@ impl Dialer {
                     for call in placed {
                         let _ = calls.send(call);
                     }
-                    return Some(outcome);
+                    return Some(dial);
                 }
                 Next::Retry {
                     retry_after,
@@ -626,6 +523,102 @@ impl Dialer {
             message: format!("{who} was refused {refused} times in a row; stopping the run"),
         });
         None
+    }
+    /// Acts on the provider's answer before it is recorded: raises the stop it carries (before
+    /// the record is written, so no other task starts a call while this one waits for the
+    /// disk), slows down, holds a throttled number back. Returns what this contact needs next,
+    /// and until when a throttled one waits (Unix seconds).
+    fn act_on(&self, dial: &mut Dial, who: &str) -> (Next, Option<i64>) {
+        match dial {
+            Dial::Accepted {
+                call_ids,
+                slow_down,
+                stop,
+                ..
+            } => {
+                if let Some(error) = stop.take() {
+                    self.stop.raise(error);
+                }
+                if let Some(wait) = *slow_down {
+                    tracing::info!(
+                        "{who}: the provider answered 429 and placed the call anyway; slowing down"
+                    );
+                    self.pause_for(wait);
+                }
+                if call_ids.len() > 1 {
+                    tracing::warn!(
+                        "{who}: the provider placed {} calls for one request; keeping and polling every one",
+                        call_ids.len()
+                    );
+                }
+                (Next::Done, None)
+            }
+            Dial::NotSent {
+                reason,
+                retry_after,
+                answer,
+            } => {
+                tracing::info!("{who}: {reason}; will try again");
+                let next = Next::Retry {
+                    retry_after: *retry_after,
+                    connected: answer.is_some(),
+                };
+                (next, None)
+            }
+            Dial::Throttled { reason, .. } => {
+                let until = clock::now().as_second() + self.hold_back.as_secs() as i64;
+                tracing::warn!(
+                    "{who}: {reason}; this contact waits {}, the others dial on",
+                    crate::config::duration::describe(self.hold_back)
+                );
+                self.gate.give_back();
+                let local = self
+                    .gate
+                    .hours
+                    .local(jiff::Timestamp::from_second(until).unwrap_or(clock::now()));
+                *reason = format!(
+                    "{reason}; held back until {}",
+                    local.strftime("%Y-%m-%d %H:%M %Z")
+                );
+                (Next::Done, Some(until))
+            }
+            Dial::Uncertain { reason, stop, .. } => {
+                if let Some(error) = stop.take() {
+                    self.stop.raise(error);
+                }
+                tracing::warn!(
+                    "{who} is uncertain: {reason}; it will not be dialled again automatically"
+                );
+                (Next::Done, None)
+            }
+            Dial::Rejected { reason, .. } => {
+                tracing::warn!("{who} was rejected by the provider: {reason}");
+                (Next::Done, None)
+            }
+            Dial::Fatal { .. } => {
+                // Nothing was placed: recorded as not sent, with the error as its reason.
+                let Dial::Fatal { error, answer } = std::mem::replace(dial, not_sent("")) else {
+                    unreachable!("matched above")
+                };
+                *dial = Dial::NotSent {
+                    reason: error.to_string(),
+                    retry_after: None,
+                    answer,
+                };
+                self.stop.raise(error);
+                self.gate.give_back();
+                (Next::Done, None)
+            }
+        }
+    }
+}
+
+/// A request that never left: the contact is pending again.
+fn not_sent(reason: &str) -> Dial {
+    Dial::NotSent {
+        reason: reason.into(),
+        retry_after: None,
+        answer: None,
     }
 }
 

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::config::hours::Hours;
-use crate::state::Queue;
+use crate::state::machine::Queue;
 
 /// Why dialing stopped before the list was done.
 #[derive(Debug, Clone, PartialEq)]

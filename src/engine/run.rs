@@ -29,8 +29,7 @@ use crate::input::plan::Plan;
 use crate::output::webhook::Delivery;
 use crate::provider::client::Client;
 use crate::provider::sim::{self, SimConfig};
-use crate::state::Queue;
-use crate::state::machine::CallState;
+use crate::state::machine::{CallState, Counts, Queue};
 use crate::state::writer::Writer;
 use crate::state::{ImportSummary, Mode, Run, Store};
 use jiff::Timestamp;
@@ -66,7 +65,7 @@ pub struct RunReport {
     pub campaign: String,
     pub database: PathBuf,
     pub simulated: bool,
-    pub counts: Vec<(CallState, u64)>,
+    pub counts: Counts,
     /// Why dialing stopped before the list was done, if it did.
     pub halt: Option<Halt>,
     /// Contacts waiting for a redial.
@@ -80,15 +79,6 @@ pub struct RunReport {
     /// Results the CRM webhook has not accepted yet.
     pub webhook_backlog: u64,
     pub hours: Hours,
-}
-
-impl RunReport {
-    pub fn count(&self, state: CallState) -> u64 {
-        self.counts
-            .iter()
-            .find(|(s, _)| *s == state)
-            .map_or(0, |(_, n)| *n)
-    }
 }
 
 pub fn run(settings: RunSettings) -> Result<RunReport> {
@@ -232,11 +222,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             );
         }
     }
-    let to_dial = store
-        .counts()?
-        .iter()
-        .find(|(s, _)| *s == CallState::Pending)
-        .map_or(0, |(_, n)| *n);
+    let to_dial = store.counts()?.get(CallState::Pending);
     let queue = Queue::from(&campaign.redial);
     let started = clock::now();
     let (day_start, day_end) = day_bounds(&campaign.hours, started);
@@ -407,10 +393,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     let halt = gate.closed();
     let counts = store.counts()?;
     let webhook_backlog = store.outbox_backlog()?;
-    let pending = counts
-        .iter()
-        .find(|(s, _)| *s == CallState::Pending)
-        .map_or(0, |(_, n)| *n);
+    let pending = counts.get(CallState::Pending);
     let (redials_waiting, redial_due) = store.redials_waiting(&queue)?;
     let now = clock::now();
     let (held_back, held_due) = store.held_back(now.as_second())?;

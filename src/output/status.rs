@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 
 use crate::config::campaign::Campaign;
 use crate::errors::Result;
-use crate::state::machine::CallState;
-use crate::state::{Mode, Queue, Store};
+use crate::state::machine::{CallState, Counts, Queue};
+use crate::state::{Mode, Store};
 
 #[derive(Debug, Clone)]
 pub struct Status {
@@ -19,7 +19,7 @@ pub struct Status {
     pub database: PathBuf,
     pub started: bool,
     pub simulated: bool,
-    pub counts: Vec<(CallState, u64)>,
+    pub counts: Counts,
     /// Contacts whose last outcome will be tried again, and when the first is due.
     pub redials_waiting: u64,
     pub next_redial_at: Option<jiff::Zoned>,
@@ -39,7 +39,7 @@ impl Status {
             database: campaign.state_path.clone(),
             started: false,
             simulated: false,
-            counts: CallState::ALL.iter().map(|s| (*s, 0)).collect(),
+            counts: Counts::default(),
             redials_waiting: 0,
             next_redial_at: None,
             webhook_backlog: 0,
@@ -53,11 +53,7 @@ impl Status {
         let store = Store::open(&campaign.state_path, false)?;
         status.started = true;
         status.simulated = store.mode()? == Some(Mode::Simulated);
-        for (state, n) in store.counts()? {
-            if let Some(slot) = status.counts.iter_mut().find(|(s, _)| *s == state) {
-                slot.1 = n;
-            }
-        }
+        status.counts = store.counts()?;
         status.webhook_backlog = store.outbox_backlog()?;
         let (waiting, due) = store.redials_waiting(&Queue::from(&campaign.redial))?;
         status.redials_waiting = waiting;
@@ -73,35 +69,21 @@ impl Status {
         Ok(status)
     }
 
-    pub fn count(&self, state: CallState) -> u64 {
-        self.counts
-            .iter()
-            .find(|(s, _)| *s == state)
-            .map_or(0, |(_, n)| *n)
-    }
-
-    pub fn total(&self) -> u64 {
-        self.counts.iter().map(|(_, n)| n).sum()
-    }
-
     pub fn to_json(&self) -> Value {
         let states: Map<String, Value> = self
             .counts
             .iter()
             .map(|(s, n)| (s.as_str().to_string(), json!(n)))
             .collect();
-        let unfinished = self.count(CallState::Pending)
-            + self.count(CallState::Dialing)
-            + self.count(CallState::Dialed)
-            + self.redials_waiting;
+        let unfinished = self.counts.unfinished() + self.redials_waiting;
         json!({
             "campaign": self.campaign,
             "database": self.database.display().to_string(),
             "started": self.started,
             "simulated": self.simulated,
-            "total": self.total(),
+            "total": self.counts.total(),
             "counts": states,
-            "awaiting_result": self.count(CallState::Dialed),
+            "awaiting_result": self.counts.get(CallState::Dialed),
             "redials_waiting": self.redials_waiting,
             "webhook_backlog": self.webhook_backlog,
             "next_redial_at": self.next_redial_at.as_ref().map(|t| t.to_string()),
@@ -110,19 +92,5 @@ impl Status {
             "several_calls": self.several_calls,
             "complete": self.started && unfinished == 0,
         })
-    }
-
-    /// `answered 11 · no_answer 3 · ...`, states with zero left out.
-    pub fn line(counts: &[(CallState, u64)]) -> String {
-        let parts: Vec<String> = counts
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(s, n)| format!("{s} {n}"))
-            .collect();
-        if parts.is_empty() {
-            "no contacts".to_string()
-        } else {
-            parts.join(" · ")
-        }
     }
 }

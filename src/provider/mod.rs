@@ -5,6 +5,7 @@
 //! simulator so the two cannot drift apart. May import `config` and `input::phone`; never
 //! `state` or `engine`.
 
+pub(crate) mod answer;
 pub(crate) mod client;
 pub(crate) mod sim;
 pub(crate) mod wire;

@@ -6,49 +6,10 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::errors::{Error, Result};
 use crate::input::plan::fnv1a;
-use crate::provider::client::Answer;
-use crate::state::machine::CallState;
+use crate::provider::answer::Dial;
+use crate::state::machine::{CallState, DIALLABLE, Move, NOT_SENT, Queue};
 
 use super::*;
-
-/// Which contacts may be dialled now, besides the pending ones: those whose last outcome is
-/// in `when`, with fewer than `max_attempts` attempts, whose last result is `after_secs` old.
-#[derive(Debug, Clone)]
-pub struct Queue {
-    pub when: Vec<CallState>,
-    pub max_attempts: u32,
-    pub after_secs: i64,
-}
-
-/// The SQL condition for "may be dialled now" over `contacts c`, with the `Queue` and the
-/// current Unix time bound as :when (a JSON array), :max, :after and :now. A contact held back
-/// by the provider waits for its `not_before`; one with a call still awaiting its result (the
-/// provider placed several calls for one request) is not redialled.
-pub(super) const DIALLABLE: &str = "c.in_list = 1 AND coalesce(c.not_before, 0) <= :now AND (c.state = 'pending' OR (
-    c.state IN (SELECT value FROM json_each(:when))
-    AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent') < :max
-    AND coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after <= :now
-    AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.contact_id = c.id AND a.outcome IN ('dialing', 'dialed'))))";
-
-impl From<&crate::config::campaign::Redial> for Queue {
-    fn from(r: &crate::config::campaign::Redial) -> Queue {
-        Queue {
-            when: r.when.clone(),
-            max_attempts: r.max_attempts,
-            after_secs: r.after.as_secs() as i64,
-        }
-    }
-}
-
-impl Queue {
-    pub(super) fn when_json(&self) -> String {
-        serde_json::to_string(&self.when.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-            .expect("strings serialise")
-    }
-}
-
-/// `attempts.outcome` of a try that provably never reached the provider.
-pub(super) const NOT_SENT: &str = "not_sent";
 
 /// A contact ready to be dialled.
 #[derive(Debug, Clone)]
@@ -66,35 +27,6 @@ pub struct Intent {
     pub idempotency_key: String,
 }
 
-/// How a dial attempt ended, as the database records it.
-#[derive(Debug)]
-pub enum DialRecord {
-    /// Placed: every call id the provider gave (at least one).
-    Accepted {
-        call_ids: Vec<String>,
-        answer: Answer,
-    },
-    /// Provably never reached the provider: the contact is pending again.
-    NotSent {
-        reason: String,
-        answer: Option<Answer>,
-    },
-    /// Nothing placed, and this number must wait: pending again, not before `until` (Unix
-    /// seconds).
-    Throttled {
-        reason: String,
-        answer: Option<Answer>,
-        until: i64,
-    },
-    Uncertain {
-        reason: String,
-        answer: Option<Answer>,
-    },
-    Rejected {
-        reason: String,
-        answer: Answer,
-    },
-}
 impl Store {
     /// After a crash: every contact left `dialing` by a run that is gone may have been rung, so
     /// it becomes `uncertain`. The intents of the run using this store (see `start_run`) are
@@ -105,18 +37,25 @@ impl Store {
         let me = self.run.as_ref().map(|r| r.id.clone());
         let path = self.path.clone();
         let db = || Error::state(&path);
+        let (to, from) = Move::Interrupt.sql("state");
+        let dialing = CallState::Dialing.quoted();
         let tx = self.conn.savepoint().map_err(db())?;
         let n = tx
             .execute(
-                "UPDATE contacts SET state = 'uncertain', reason = ?1, updated_at = ?2
-                 WHERE state = 'dialing' AND id IN (SELECT contact_id FROM attempts
-                     WHERE outcome = 'dialing' AND run_id IS NOT ?3)",
+                &format!(
+                    "UPDATE contacts SET state = {to}, reason = ?1, updated_at = ?2
+                     WHERE {from} AND id IN (SELECT contact_id FROM attempts
+                         WHERE outcome = {dialing} AND run_id IS NOT ?3)"
+                ),
                 params![reason, stamp, me],
             )
             .map_err(db())?;
+        // The attempt keeps the outcome its contact took.
         tx.execute(
-            "UPDATE attempts SET outcome = 'uncertain', error = ?1, updated_at = ?2
-             WHERE outcome = 'dialing' AND run_id IS NOT ?3",
+            &format!(
+                "UPDATE attempts SET outcome = {to}, error = ?1, updated_at = ?2
+                 WHERE outcome = {dialing} AND run_id IS NOT ?3"
+            ),
             params![reason, stamp, me],
         )
         .map_err(db())?;
@@ -124,9 +63,11 @@ impl Store {
         // either.
         let orphans = tx
             .execute(
-                "UPDATE contacts SET state = 'uncertain', reason = ?1, updated_at = ?2
-                 WHERE state = 'dialing' AND NOT EXISTS (SELECT 1 FROM attempts a
-                     WHERE a.contact_id = contacts.id AND a.outcome = 'dialing')",
+                &format!(
+                    "UPDATE contacts SET state = {to}, reason = ?1, updated_at = ?2
+                     WHERE {from} AND NOT EXISTS (SELECT 1 FROM attempts a
+                         WHERE a.contact_id = contacts.id AND a.outcome = {dialing})"
+                ),
                 params![reason, stamp],
             )
             .map_err(db())?;
@@ -136,10 +77,14 @@ impl Store {
 
     /// `run --redial-uncertain`: uncertain contacts become pending again.
     pub fn requeue_uncertain(&mut self) -> Result<u64> {
+        let (to, from) = Move::Requeue.sql("state");
         let n = self
             .conn
             .execute(
-                "UPDATE contacts SET state = 'pending', reason = 'requeued by --redial-uncertain', updated_at = ?1 WHERE state = 'uncertain'",
+                &format!(
+                    "UPDATE contacts SET state = {to}, reason = 'requeued by --redial-uncertain', updated_at = ?1
+                     WHERE {from}"
+                ),
                 [now()],
             )
             .map_err(self.err())?;
@@ -169,12 +114,13 @@ impl Store {
         let mut found: Vec<Dialable> = {
             let mut stmt = self
                 .conn
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "SELECT c.id, c.phone, c.requirement FROM contacts c
-                     WHERE c.state = 'pending' AND c.id > ?1 AND c.in_list = 1
+                     WHERE c.state = {} AND c.id > ?1 AND c.in_list = 1
                        AND coalesce(c.not_before, 0) <= ?3
                      ORDER BY c.id LIMIT ?2",
-                )
+                    CallState::Pending.quoted()
+                ))
                 .map_err(self.err())?;
             stmt.query_map(params![after, limit as i64, now], dialable)
                 .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
@@ -183,8 +129,9 @@ impl Store {
         if !queue.when.is_empty() && queue.max_attempts > 1 {
             let sql = format!(
                 "SELECT c.id, c.phone, c.requirement FROM contacts c
-                 WHERE c.state != 'pending' AND c.state IN (SELECT value FROM json_each(:when))
-                   AND c.id > :after_id AND {DIALLABLE} ORDER BY c.id LIMIT :limit"
+                 WHERE c.state != {} AND c.state IN (SELECT value FROM json_each(:when))
+                   AND c.id > :after_id AND {DIALLABLE} ORDER BY c.id LIMIT :limit",
+                CallState::Pending.quoted()
             );
             let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err())?;
             let redials = stmt
@@ -241,9 +188,12 @@ impl Store {
             .optional()
             .map_err(db())?;
         if let Some(source) = suppressed {
+            let (to, from) = Move::SuppressDue.sql("state");
             tx.execute(
-                "UPDATE contacts SET state = 'suppressed', reason = ?2, updated_at = ?3 WHERE id = ?1",
-                params![contact_id, format!("on the do-not-call list ({source})"), stamp],
+                &format!(
+                    "UPDATE contacts SET state = {to}, reason = ?2, updated_at = ?3 WHERE id = ?1 AND {from}"
+                ),
+                params![contact_id, suppressed_because(&source), stamp],
             )
             .map_err(db())?;
             tx.commit().map_err(db())?;
@@ -253,21 +203,26 @@ impl Store {
         // provider that honours the key can then refuse the duplicate for us.
         let number: i64 = tx
             .query_row(
-                "SELECT count(*) + 1 FROM attempts WHERE contact_id = ?1 AND outcome NOT IN (?2, 'uncertain')",
-                params![contact_id, NOT_SENT],
+                "SELECT count(*) + 1 FROM attempts WHERE contact_id = ?1 AND outcome NOT IN (?2, ?3)",
+                params![contact_id, NOT_SENT, CallState::Uncertain.as_str()],
                 |r| r.get(0),
             )
             .map_err(db())?;
         let idempotency_key = format!("stepcall-{:016x}-{phone}-{number}", fnv1a(campaign.bytes()));
+        let (to, from) = Move::Intend.sql("state");
         tx.execute(
-            "INSERT INTO attempts (contact_id, number, started_at, started_unix, request, idempotency_key, outcome, updated_at, run_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'dialing', ?3, ?7)",
+            &format!(
+                "INSERT INTO attempts (contact_id, number, started_at, started_unix, request, idempotency_key, outcome, updated_at, run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, {to}, ?3, ?7)"
+            ),
             params![contact_id, number, stamp, now_unix, request, idempotency_key, run_id],
         )
         .map_err(db())?;
         let attempt_id = tx.last_insert_rowid();
         tx.execute(
-            "UPDATE contacts SET state = 'dialing', not_before = NULL, updated_at = ?2 WHERE id = ?1",
+            &format!(
+                "UPDATE contacts SET state = {to}, not_before = NULL, updated_at = ?2 WHERE id = ?1 AND {from}"
+            ),
             params![contact_id, stamp],
         )
         .map_err(db())?;
@@ -304,14 +259,28 @@ impl Store {
                     .map_err(db())? as u64;
             }
         }
-        tx.execute(
-            "UPDATE contacts SET state = 'suppressed',
-                 reason = 'on the do-not-call list (' || (SELECT source FROM suppressed s WHERE s.phone = contacts.phone) || ')',
-                 updated_at = ?1
-             WHERE state = 'pending' AND phone IN (SELECT phone FROM suppressed)",
-            [&stamp],
-        )
-        .map_err(db())?;
+        let (to, from) = Move::Suppress.sql("c.state");
+        let listed: Vec<(i64, String)> = {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT c.id, s.source FROM contacts c JOIN suppressed s ON s.phone = c.phone WHERE {from}"
+                ))
+                .map_err(db())?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+                .map_err(db())?
+        };
+        {
+            let mut mark = tx
+                .prepare(&format!(
+                    "UPDATE contacts SET state = {to}, reason = ?2, updated_at = ?3 WHERE id = ?1"
+                ))
+                .map_err(db())?;
+            for (id, source) in listed {
+                mark.execute(params![id, suppressed_because(&source), stamp])
+                    .map_err(db())?;
+            }
+        }
         tx.commit().map_err(db())?;
         Ok(added)
     }
@@ -319,11 +288,23 @@ impl Store {
     /// Records how a dial attempt ended, with the raw answer, in one transaction. Returns the
     /// calls it placed, for the poller: one per call id, the first on the attempt itself and
     /// every further one (several calls for one request) as an attempt of its own.
-    pub fn record_dial(&mut self, attempt_id: i64, record: &DialRecord) -> Result<Vec<Awaiting>> {
+    ///
+    /// The answer moves the contact (`Move::Answer`): a call id makes it `dialed`; an answer
+    /// that provably placed nothing (not sent, throttled, fatal) leaves it `pending`, a
+    /// throttled one not before `not_before`; the others end where their name says.
+    pub fn record_dial(
+        &mut self,
+        attempt_id: i64,
+        dial: &Dial,
+        not_before: Option<i64>,
+    ) -> Result<Vec<Awaiting>> {
         let stamp = now();
         let several: Option<String>;
-        let (outcome, contact_state, call_id, reason, answer) = match record {
-            DialRecord::Accepted { call_ids, answer } => {
+        let fatal: String;
+        let (to, call_id, reason, answer) = match dial {
+            Dial::Accepted {
+                call_ids, answer, ..
+            } => {
                 several = (call_ids.len() > 1).then(|| {
                     format!(
                         "the provider placed {} calls for one request ({}): this person may have been rung {} times",
@@ -333,41 +314,53 @@ impl Store {
                     )
                 });
                 (
-                    "dialed",
-                    "dialed",
+                    CallState::Dialed,
                     call_ids.first().map(String::as_str),
                     several.as_deref(),
                     Some(answer),
                 )
             }
-            DialRecord::NotSent { reason, answer }
-            | DialRecord::Throttled { reason, answer, .. } => (
-                NOT_SENT,
-                "pending",
+            Dial::NotSent { reason, answer, .. } => (
+                CallState::Pending,
                 None,
                 Some(reason.as_str()),
                 answer.as_ref(),
             ),
-            DialRecord::Uncertain { reason, answer } => (
-                "uncertain",
-                "uncertain",
+            Dial::Throttled { reason, answer } => (
+                CallState::Pending,
+                None,
+                Some(reason.as_str()),
+                Some(answer),
+            ),
+            Dial::Fatal { error, answer } => {
+                fatal = error.to_string();
+                (
+                    CallState::Pending,
+                    None,
+                    Some(fatal.as_str()),
+                    answer.as_ref(),
+                )
+            }
+            Dial::Uncertain { reason, answer, .. } => (
+                CallState::Uncertain,
                 None,
                 Some(reason.as_str()),
                 answer.as_ref(),
             ),
-            DialRecord::Rejected { reason, answer } => (
-                "rejected",
-                "rejected",
+            Dial::Rejected { reason, answer } => (
+                CallState::Rejected,
                 None,
                 Some(reason.as_str()),
                 Some(answer),
             ),
         };
-        let not_before = match record {
-            DialRecord::Throttled { until, .. } => Some(*until),
-            _ => None,
+        let step = Move::Answer(to);
+        let (to, from) = step.sql("state");
+        let outcome = match step.to() {
+            CallState::Pending => NOT_SENT,
+            state => state.as_str(),
         };
-        if let DialRecord::Accepted { call_ids, .. } = record
+        if let Dial::Accepted { call_ids, .. } = dial
             && let Err(moved) = self.still_at_path()
         {
             // Written all the same, into the file this store has open; the log is the only
@@ -389,13 +382,15 @@ impl Store {
         )
         .map_err(db())?;
         tx.execute(
-            "UPDATE contacts SET state = ?2, reason = ?3, not_before = ?5, updated_at = ?4
-             WHERE id = (SELECT contact_id FROM attempts WHERE id = ?1)",
-            params![attempt_id, contact_state, reason, stamp, not_before],
+            &format!(
+                "UPDATE contacts SET state = {to}, reason = ?2, not_before = ?4, updated_at = ?3
+                 WHERE id = (SELECT contact_id FROM attempts WHERE id = ?1) AND {from}"
+            ),
+            params![attempt_id, reason, stamp, not_before],
         )
         .map_err(db())?;
         let mut placed = Vec::new();
-        if let DialRecord::Accepted { call_ids, .. } = record {
+        if let Dial::Accepted { call_ids, .. } = dial {
             let phone: String = tx
                 .query_row(
                     "SELECT c.phone FROM attempts a JOIN contacts c ON c.id = a.contact_id WHERE a.id = ?1",
@@ -408,11 +403,13 @@ impl Store {
                     attempt_id
                 } else {
                     tx.execute(
-                        "INSERT INTO attempts (contact_id, number, started_at, started_unix, request, idempotency_key,
-                             outcome, call_id, error, updated_at, run_id, placed_with)
-                         SELECT contact_id, number, started_at, started_unix, request, idempotency_key,
-                             'dialed', ?2, ?3, ?4, run_id, id
-                         FROM attempts WHERE id = ?1",
+                        &format!(
+                            "INSERT INTO attempts (contact_id, number, started_at, started_unix, request, idempotency_key,
+                                 outcome, call_id, error, updated_at, run_id, placed_with)
+                             SELECT contact_id, number, started_at, started_unix, request, idempotency_key,
+                                 {to}, ?2, ?3, ?4, run_id, id
+                             FROM attempts WHERE id = ?1"
+                        ),
                         params![attempt_id, call_id, reason, stamp],
                     )
                     .map_err(db())?;
@@ -428,4 +425,9 @@ impl Store {
         tx.commit().map_err(db())?;
         Ok(placed)
     }
+}
+
+/// Why a contact is not called: its number is on the do-not-call list `source`.
+pub(super) fn suppressed_because(source: &str) -> String {
+    format!("on the do-not-call list ({source})")
 }

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use crate::errors::{Error, Result};
 use crate::input::plan::{Judgement, Plan};
-use crate::state::machine::CallState;
+use crate::state::machine::{CallState, HOLDS_NUMBER, Move, REJUDGED, SENT};
+
+use super::dialing::suppressed_because;
 
 use super::*;
 
@@ -84,11 +86,6 @@ pub(super) fn insert_contacts(
     }
     Ok(())
 }
-
-/// The SQL condition over `contacts` for a row that a changed template judges again: not
-/// dialled yet, or invalid only because of the template.
-pub(super) const REJUDGED: &str =
-    "(state = 'pending' OR (state = 'invalid' AND template_invalid = 1))";
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -225,18 +222,25 @@ impl Store {
             [],
         )
         .map_err(db())?;
+        let (to, from) = Move::Remove.sql("state");
         summary.removed = tx
             .execute(
-                "UPDATE contacts SET state = 'removed', reason = 'no longer in the contact list', updated_at = ?1
-                 WHERE state = 'pending' AND in_list = 0",
+                &format!(
+                    "UPDATE contacts SET state = {to}, reason = 'no longer in the contact list', updated_at = ?1
+                     WHERE {from} AND in_list = 0"
+                ),
                 [&stamp],
             )
             .map_err(db())? as u64;
+        let (to, from) = Move::Restore.sql("state");
+        let other_holds_number = HOLDS_NUMBER.replace("state", "o.state");
         tx.execute(
-            "UPDATE contacts SET state = 'pending', reason = NULL, updated_at = ?1
-             WHERE state = 'removed' AND in_list = 1 AND NOT EXISTS (
-                 SELECT 1 FROM contacts o WHERE o.phone = contacts.phone AND o.id != contacts.id
-                     AND o.state != 'invalid' AND o.state != 'duplicate' AND o.state != 'removed')",
+            &format!(
+                "UPDATE contacts SET state = {to}, reason = NULL, updated_at = ?1
+                 WHERE {from} AND in_list = 1 AND NOT EXISTS (
+                     SELECT 1 FROM contacts o WHERE o.phone = contacts.phone AND o.id != contacts.id
+                         AND {other_holds_number})"
+            ),
             [&stamp],
         )
         .map_err(db())?;
@@ -244,9 +248,11 @@ impl Store {
             // Every row not dialled yet is judged again, in list order, so which of two rows
             // with one number gets it is the plan's to say: none of them holds the number
             // meanwhile (a row invalid only by the old template may come first).
+            let (to, from) = Move::TemplateFails.sql("state");
             tx.execute(
-                "UPDATE contacts SET state = 'invalid', template_invalid = 1
-                 WHERE state = 'pending' AND in_list = 1",
+                &format!(
+                    "UPDATE contacts SET state = {to}, template_invalid = 1 WHERE {from} AND in_list = 1"
+                ),
                 [],
             )
             .map_err(db())?;
@@ -272,11 +278,9 @@ impl Store {
                 .prepare("SELECT source FROM suppressed WHERE phone = ?1")
                 .map_err(db())?;
             let mut same_phone = tx
-                .prepare(
-                    "SELECT line FROM contacts
-                     WHERE phone = ?1 AND state != 'invalid' AND state != 'duplicate' AND state != 'removed'
-                       AND fingerprint != ?2",
-                )
+                .prepare(&format!(
+                    "SELECT line FROM contacts WHERE phone = ?1 AND {HOLDS_NUMBER} AND fingerprint != ?2"
+                ))
                 .map_err(db())?;
             let mut insert_one = tx.prepare(&insert_contacts_sql(1)).map_err(db())?;
             let mut insert_many = tx
@@ -362,7 +366,7 @@ impl Store {
                                         Some(phone),
                                         Some(requirement),
                                         CallState::Suppressed,
-                                        Some(format!("on the do-not-call list ({source})").into()),
+                                        Some(suppressed_because(&source).into()),
                                     ),
                                     (None, None) => {
                                         (Some(phone), Some(requirement), CallState::Pending, None)
@@ -452,7 +456,7 @@ impl Store {
         let dialled: bool = self
             .conn
             .query_row(
-                "SELECT EXISTS (SELECT 1 FROM attempts WHERE outcome != 'not_sent')",
+                &format!("SELECT EXISTS (SELECT 1 FROM attempts a WHERE {SENT})"),
                 [],
                 |r| r.get(0),
             )

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::errors::{Error, Result};
-use crate::state::machine::CallState;
+use crate::state::machine::{CallState, Counts, Queue, SENT};
 
 use super::*;
 
@@ -48,10 +48,10 @@ impl Store {
     pub fn attempts_of(&self, contact_id: i64) -> Result<Vec<AttemptRecord>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT number, started_at, outcome, call_id, status_raw, duration_seconds, cost, transcript, error
-                 FROM attempts WHERE contact_id = ?1 AND outcome != 'not_sent' ORDER BY id",
-            )
+                 FROM attempts a WHERE contact_id = ?1 AND {SENT} ORDER BY id"
+            ))
             .map_err(self.err())?;
         let rows = stmt
             .query_map([contact_id], |r| {
@@ -76,7 +76,9 @@ impl Store {
     /// Attempts started in `[from, to)` (Unix seconds) that may have rung someone.
     pub fn calls_started_between(&self, from: i64, to: i64) -> Result<u64> {
         self.count(
-            "SELECT count(*) FROM attempts WHERE outcome != 'not_sent' AND started_unix >= ?1 AND started_unix < ?2",
+            &format!(
+                "SELECT count(*) FROM attempts a WHERE {SENT} AND started_unix >= ?1 AND started_unix < ?2"
+            ),
             [from, to],
         )
     }
@@ -88,12 +90,14 @@ impl Store {
         }
         self.conn
             .query_row(
-                "SELECT count(*), min(due) FROM (
-                     SELECT coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after AS due
-                     FROM contacts c
-                     WHERE c.in_list = 1 AND c.state IN (SELECT value FROM json_each(:when))
-                       AND c.phone NOT IN (SELECT phone FROM suppressed)
-                       AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND a.outcome != 'not_sent') < :max)",
+                &format!(
+                    "SELECT count(*), min(due) FROM (
+                         SELECT coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after AS due
+                         FROM contacts c
+                         WHERE c.in_list = 1 AND c.state IN (SELECT value FROM json_each(:when))
+                           AND c.phone NOT IN (SELECT phone FROM suppressed)
+                           AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND {SENT}) < :max)"
+                ),
                 rusqlite::named_params! { ":when": queue.when_json(), ":max": queue.max_attempts, ":after": queue.after_secs },
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
             )
@@ -105,8 +109,11 @@ impl Store {
     pub fn held_back(&self, now_unix: i64) -> Result<(u64, Option<i64>)> {
         self.conn
             .query_row(
-                "SELECT count(*), min(not_before) FROM contacts INDEXED BY contacts_held_back
-                 WHERE not_before > ?1 AND state = 'pending' AND in_list = 1",
+                &format!(
+                    "SELECT count(*), min(not_before) FROM contacts INDEXED BY contacts_held_back
+                     WHERE not_before > ?1 AND state = {} AND in_list = 1",
+                    CallState::Pending.quoted()
+                ),
                 [now_unix],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
             )
@@ -129,8 +136,8 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// How many contacts are in each state (states with none are left out).
-    pub fn counts(&self) -> Result<Vec<(CallState, u64)>> {
+    /// How many contacts are in each state.
+    pub fn counts(&self) -> Result<Counts> {
         let mut stmt = self
             .conn
             .prepare("SELECT state, count(*) FROM contacts GROUP BY state")
@@ -138,15 +145,14 @@ impl Store {
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
             .map_err(Error::state(&self.path))?;
-        let mut counts: Vec<(CallState, u64)> = Vec::new();
+        let mut counts = Counts::default();
         for row in rows {
             let (state, n) = row.map_err(Error::state(&self.path))?;
-            counts.push((
+            counts.add(
                 CallState::parse(&state).unwrap_or(CallState::Unknown),
                 n as u64,
-            ));
+            );
         }
-        counts.sort();
         Ok(counts)
     }
 
@@ -163,11 +169,11 @@ impl Store {
             .map_err(db())?;
         let mut attempts = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT contact_id, started_at, call_id, status_raw, duration_seconds, cost,
                         transcript, error, tags
-                 FROM attempts WHERE outcome != 'not_sent' ORDER BY contact_id, id",
-            )
+                 FROM attempts a WHERE {SENT} ORDER BY contact_id, id"
+            ))
             .map_err(db())?;
         let mut contacts = contacts.query([]).map_err(db())?;
         let mut attempts = attempts.query([]).map_err(db())?;

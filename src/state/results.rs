@@ -4,9 +4,9 @@
 use rusqlite::params;
 
 use crate::errors::{Error, Result};
-use crate::provider::client::Answer;
+use crate::provider::answer::Answer;
 use crate::provider::wire::CallResult;
-use crate::state::machine::CallState;
+use crate::state::machine::{CallState, Move};
 
 use super::outbox::owe;
 use super::*;
@@ -62,10 +62,11 @@ impl Store {
     pub fn awaiting(&self) -> Result<Vec<Awaiting>> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT a.id, a.call_id, c.phone FROM attempts a JOIN contacts c ON c.id = a.contact_id
-                 WHERE a.outcome = 'dialed' ORDER BY a.id",
-            )
+                 WHERE a.outcome = {} ORDER BY a.id",
+                CallState::Dialed.quoted()
+            ))
             .map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| {
@@ -102,9 +103,12 @@ impl Store {
         .map_err(Error::state(&path))?;
         if let Some(r) = result {
             tx.execute(
-                "UPDATE attempts SET outcome = ?2, status_raw = ?3, duration_seconds = ?4, cost = ?5, transcript = ?6,
-                     finished_unix = ?7
-                 WHERE id = ?1 AND outcome = 'dialed'",
+                &format!(
+                    "UPDATE attempts SET outcome = ?2, status_raw = ?3, duration_seconds = ?4, cost = ?5, transcript = ?6,
+                         finished_unix = ?7
+                     WHERE id = ?1 AND outcome = {}",
+                    CallState::Dialed.quoted()
+                ),
                 params![attempt_id, r.state.as_str(), r.status_raw, r.duration_seconds, r.cost, r.transcript, crate::clock::now().as_second()],
             )
             .map_err(Error::state(&path))?;
@@ -134,12 +138,15 @@ impl Store {
                 .collect();
             if !states.contains(&CallState::Dialed) {
                 let state = CallState::furthest(&states).unwrap_or(r.state);
+                let (to, from) = Move::Result(state).sql("state");
                 tx.execute(
-                    "UPDATE contacts SET state = ?2, updated_at = ?3,
-                         reason = CASE WHEN EXISTS (SELECT 1 FROM attempts WHERE placed_with IS NOT NULL
-                             AND contact_id = contacts.id) THEN reason END
-                     WHERE id = (SELECT contact_id FROM attempts WHERE id = ?1) AND state = 'dialed'",
-                    params![attempt_id, state.as_str(), stamp],
+                    &format!(
+                        "UPDATE contacts SET state = {to}, updated_at = ?2,
+                             reason = CASE WHEN EXISTS (SELECT 1 FROM attempts WHERE placed_with IS NOT NULL
+                                 AND contact_id = contacts.id) THEN reason END
+                         WHERE id = (SELECT contact_id FROM attempts WHERE id = ?1) AND {from}"
+                    ),
+                    params![attempt_id, stamp],
                 )
                 .map_err(Error::state(&path))?;
             }

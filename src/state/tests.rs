@@ -1,6 +1,7 @@
 //! The store's own tests: recovery of a killed run's intents, and migrations that keep every
 //! row of an older database.
 
+use super::machine::Queue;
 use super::schema::{MIGRATIONS, SCHEMA_VERSION};
 use super::*;
 use rusqlite::Connection;
