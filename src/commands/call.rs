@@ -9,16 +9,21 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::cli::hiargs;
+use crate::cli::lowargs::{CallArgs, CallinfoArgs};
+use crate::config::secrets::ApiKey;
 use crate::errors::{Error, Result};
+use crate::exit;
 use crate::input::phone;
 use crate::provider::answer::{Dial, Poll};
 use crate::provider::client::Client;
+use crate::provider::sim::{self, SimConfig};
 use crate::provider::wire::{self, CallResult, InitiateRequest, Record, StatusMap};
 
 const NOT_SENT_TRIES: u32 = 5;
 
 /// Places one call and returns its id (its ids, if the provider placed several).
-pub async fn call(client: &Client, raw_phone: &str, requirement: &str) -> Result<Vec<String>> {
+pub async fn place(client: &Client, raw_phone: &str, requirement: &str) -> Result<Vec<String>> {
     let phones = phone::normalize(raw_phone).map_err(|reason| Error::Usage {
         message: format!("{raw_phone:?} is not a number stepcall will dial: {reason}"),
         help: "give one mainland China number, e.g. 13800138000 or 010-6552 9988".into(),
@@ -160,4 +165,66 @@ pub fn describe(call_id: &str, r: &CallResult) -> String {
         text.push_str(&r.transcript);
     }
     text
+}
+
+/// A client for a one-off command: the simulator's when `simulate` is set.
+async fn oneoff_client(
+    base: Option<String>,
+    simulate: bool,
+) -> Result<(Client, Option<sim::Simulator>)> {
+    if simulate {
+        let config = SimConfig {
+            record_delay: Duration::from_millis(500),
+            ..SimConfig::default()
+        };
+        let simulator = sim::start("127.0.0.1:0", config).await?;
+        tracing::warn!("SIMULATION: no real phone call is made");
+        let client = Client::new(
+            &simulator.url(),
+            ApiKey::new(sim::DEFAULT_KEY),
+            Duration::from_secs(30),
+        );
+        return Ok((client, Some(simulator)));
+    }
+    let url = hiargs::base_url(base, None)?;
+    Ok((
+        Client::new(&url, hiargs::api_key()?, Duration::from_secs(30)),
+        None,
+    ))
+}
+
+pub(super) fn call(args: CallArgs) -> Result<u8> {
+    super::runtime()?.block_on(async {
+        let (client, _simulator) = oneoff_client(args.base_url, args.simulate).await?;
+        let call_ids = place(&client, &args.phone, &args.requirement).await?;
+        for call_id in &call_ids {
+            println!("call_id: {call_id}");
+        }
+        if args.wait {
+            for call_id in &call_ids {
+                // About 30 minutes of doubling waits, like a campaign's poll horizon.
+                let finished = wait_for_record(&client, call_id, 36, args.interval, true).await?;
+                println!("{}", describe(call_id, &finished.result));
+            }
+        }
+        Ok(exit::SUCCESS)
+    })
+}
+
+pub(super) fn callinfo(args: CallinfoArgs) -> Result<u8> {
+    super::runtime()?.block_on(async {
+        let url = hiargs::base_url(args.base_url, None)?;
+        let client = Client::new(&url, hiargs::api_key()?, Duration::from_secs(30));
+        let finished =
+            wait_for_record(&client, &args.call_id, args.retries, args.interval, false).await?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&finished.raw).unwrap_or_default()
+            );
+        } else {
+            println!("{}", describe(&args.call_id, &finished.result));
+        }
+        Ok(exit::SUCCESS)
+    })
 }

@@ -32,34 +32,30 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// The key from `STEPONEAI_API_KEY`, else from `~/.clawd/secrets.json`, checked to be
-/// something an HTTP header can carry (a pasted key with a line break would otherwise fail at
-/// the first call).
-pub fn load() -> Result<ApiKey> {
-    let key = find()?;
+/// The key from `STEPONEAI_API_KEY` (its value is `from_env`), else from
+/// `~/.clawd/secrets.json` under `home`, checked to be something an HTTP header can carry (a
+/// pasted key with a line break would otherwise fail at the first call).
+pub fn load(from_env: Option<String>, home: Option<PathBuf>) -> Result<ApiKey> {
+    let key = find(from_env, home)?;
     if reqwest::header::HeaderValue::from_str(key.expose()).is_err() {
         return Err(Error::BadApiKey);
     }
     Ok(key)
 }
 
-fn find() -> Result<ApiKey> {
-    if let Ok(key) = std::env::var(KEY_ENV)
+fn find(from_env: Option<String>, home: Option<PathBuf>) -> Result<ApiKey> {
+    if let Some(key) = from_env
         && !key.trim().is_empty()
     {
         return Ok(ApiKey(key.trim().to_string()));
     }
-    let Some(path) = secrets_path() else {
+    let Some(path) = home.map(|home| home.join(".clawd").join("secrets.json")) else {
         return Err(Error::NoApiKey);
     };
     if !path.exists() {
         return Err(Error::NoApiKey);
     }
     from_file(&path)
-}
-
-fn secrets_path() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(|home| Path::new(&home).join(".clawd").join("secrets.json"))
 }
 
 fn from_file(path: &Path) -> Result<ApiKey> {

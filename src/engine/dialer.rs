@@ -513,8 +513,7 @@ impl Dialer {
                     if !connected && refused >= MAX_UNREACHABLE_TRIES {
                         break;
                     }
-                    let backoff =
-                        Duration::from_secs(1 << (refused - 1).min(6)).min(Duration::from_secs(60));
+                    let backoff = clock::backoff(refused - 1, Duration::from_secs(60));
                     self.pause_for(retry_after.unwrap_or(backoff));
                 }
             }

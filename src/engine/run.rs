@@ -50,6 +50,8 @@ pub enum Target {
 pub struct RunSettings {
     pub campaign: Campaign,
     pub target: Target,
+    /// The webhook's signing secret, when the campaign has a webhook.
+    pub webhook_secret: Option<String>,
     pub redial_uncertain: bool,
     pub no_wait: bool,
     /// Run although the template, phone column or call options changed after calls were made.
@@ -85,6 +87,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     let RunSettings {
         campaign,
         target,
+        webhook_secret,
         redial_uncertain,
         no_wait,
         accept_changes,
@@ -253,7 +256,9 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     let webhook = match &campaign.webhook {
         None => None,
         Some(w) => {
-            let secret = crate::output::webhook::secret_from_env(&w.secret_env)?;
+            let secret = webhook_secret.ok_or_else(|| Error::Internal {
+                message: "the campaign has a webhook, and its secret was not read".into(),
+            })?;
             store.enable_outbox();
             let database_id = store.meta("database_id")?.unwrap_or_default();
             Some((w.clone(), secret, database_id))

@@ -187,7 +187,7 @@ impl Delivery {
         };
         let owed = self.writer.with(move |s| s.owed(due_by, 100)).await?;
         let mut owed = owed.into_iter();
-        let mut wire: JoinSet<(i64, Sent)> = JoinSet::new();
+        let mut wire: JoinSet<(i64, u32, Sent)> = JoinSet::new();
         let (mut ok, mut failed) = (0, 0);
         let mut unavailable: Option<Option<Duration>> = None;
         let mut stopping: Option<Instant> = stop.is_raised().then(|| Instant::now() + self.grace);
@@ -195,10 +195,10 @@ impl Delivery {
             while stopping.is_none()
                 && unavailable.is_none()
                 && wire.len() < MAX_IN_FLIGHT
-                && let Some((id, event)) = owed.next()
+                && let Some((id, tries, event)) = owed.next()
             {
                 let request = self.request(id, event);
-                wire.spawn(async move { (id, classify(request.send().await)) });
+                wire.spawn(async move { (id, tries, classify(request.send().await)) });
             }
             if wire.is_empty() {
                 break;
@@ -216,7 +216,7 @@ impl Delivery {
                     break;
                 }
             };
-            let Some(Ok((id, sent))) = joined else {
+            let Some(Ok((id, tries, sent))) = joined else {
                 continue;
             };
             let (error, wait) = match sent {
@@ -244,17 +244,21 @@ impl Delivery {
                 failed += 1;
             }
             let now = clock::now().as_second();
-            let retry_at = wait.map(|w| now + w.as_secs().max(1) as i64);
+            // Due again after the CRM's Retry-After, else after a backoff up to five minutes.
+            let retry_in = wait.map_or_else(
+                || clock::backoff(tries, Duration::from_secs(300)),
+                |w| w.max(Duration::from_secs(1)),
+            );
+            let retry_at = now + retry_in.as_secs() as i64;
             self.writer
-                .with(move |s| s.delivered(id, error.as_deref(), now, retry_at))
+                .with(move |s| s.delivered(id, error.as_deref(), retry_at))
                 .await?;
         }
         let mut resting = self.resting.lock().expect("resting");
         match unavailable {
             Some(wait) => {
                 resting.1 += 1;
-                let backoff =
-                    Duration::from_secs(1 << resting.1.min(6)).min(Duration::from_secs(60));
+                let backoff = clock::backoff(resting.1, Duration::from_secs(60));
                 resting.0 = Some(Instant::now() + wait.unwrap_or(backoff));
             }
             None => *resting = (None, 0),
@@ -308,9 +312,10 @@ fn classify(sent: reqwest::Result<reqwest::Response>) -> Sent {
     }
 }
 
-/// The webhook secret from the environment variable the campaign names.
-pub fn secret_from_env(env: &str) -> Result<String> {
-    let secret = std::env::var(env).ok().filter(|v| !v.is_empty());
+/// The webhook secret, `value` of the environment variable `env` that the campaign names,
+/// checked to be a key it can sign with.
+pub fn secret_from_env(env: &str, value: Option<String>) -> Result<String> {
+    let secret = value.filter(|v| !v.is_empty());
     let secret = secret.ok_or_else(|| Error::WebhookSecret {
         env: env.to_string(),
         problem: "is empty or missing".into(),

@@ -36,33 +36,27 @@ impl Store {
         self.outbox = true;
     }
 
-    /// Up to `limit` events owed to the webhook and due at `now_unix`: (id, JSON body).
-    pub fn owed(&self, now_unix: i64, limit: usize) -> Result<Vec<(i64, String)>> {
+    /// Up to `limit` events owed to the webhook and due at `now_unix`: (id, tries so far, JSON
+    /// body).
+    pub fn owed(&self, now_unix: i64, limit: usize) -> Result<Vec<(i64, u32, String)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, event FROM outbox WHERE delivered_at IS NULL AND next_unix <= ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, tries, event FROM outbox WHERE delivered_at IS NULL AND next_unix <= ?1 ORDER BY id LIMIT ?2",
             )
             .map_err(self.err())?;
         let rows = stmt
             .query_map(params![now_unix, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(Error::state(&self.path))
     }
 
-    /// Records one delivery try: delivered, or failed and due again at `retry_at` (the CRM's
-    /// Retry-After), else after a backoff that doubles with every try (one second up to five
-    /// minutes) from `now_unix`.
-    pub fn delivered(
-        &mut self,
-        id: i64,
-        error: Option<&str>,
-        now_unix: i64,
-        retry_at: Option<i64>,
-    ) -> Result<()> {
+    /// Records one delivery try: delivered, or failed and due again at `retry_at` (Unix
+    /// seconds).
+    pub fn delivered(&mut self, id: i64, error: Option<&str>, retry_at: i64) -> Result<()> {
         match error {
             None => self.conn.execute(
                 "UPDATE outbox SET tries = tries + 1, delivered_at = ?2, last_error = NULL WHERE id = ?1",
@@ -70,9 +64,9 @@ impl Store {
             ),
             Some(error) => self.conn.execute(
                 "UPDATE outbox SET tries = tries + 1,
-                     next_unix = coalesce(?4, ?2 + min(300, 1 << min(tries, 9))), last_error = ?3
+                     next_unix = ?2, last_error = ?3
                  WHERE id = ?1",
-                params![id, now_unix, error, retry_at],
+                params![id, retry_at, error],
             ),
         }
         .map(drop)
