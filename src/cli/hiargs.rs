@@ -212,7 +212,7 @@ pub fn sim_config(args: &SimArgs) -> Result<SimConfig> {
         throttle: args.throttle.clone(),
         rate_throttle: args.rate_throttle,
         rate_foreign: args.rate_foreign,
-        carrier_statuses: args.carrier_statuses.clone(),
+        carrier_statuses: args.carrier_statuses,
         outcome: args.outcome.clone(),
         seed: args.seed,
     })

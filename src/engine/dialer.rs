@@ -32,6 +32,7 @@ use crate::engine::gate::{Gate, Halt};
 use crate::engine::pacer::{Pacer, Window};
 use crate::engine::progress::Progress;
 use crate::engine::stop::Stop;
+use crate::engine::streak::{MAX_UNCERTAIN_STREAK, Streak};
 use crate::errors::Error;
 use crate::provider::answer::Dial;
 use crate::provider::client::Client;
@@ -57,14 +58,14 @@ const BATCH: usize = 256;
 const RATE_MARGIN: f64 = 0.0015;
 
 pub struct Dialer {
-    pub writer: Writer,
-    pub client: Arc<Client>,
-    pub campaign: String,
-    pub options: CallOptions,
-    pub concurrency: usize,
-    pub stop: Stop,
-    pub progress: Arc<Progress>,
-    pub gate: Arc<Gate>,
+    writer: Writer,
+    client: Arc<Client>,
+    campaign: String,
+    options: CallOptions,
+    concurrency: usize,
+    stop: Stop,
+    progress: Arc<Progress>,
+    gate: Arc<Gate>,
     limiter: Pacer,
     /// The quota once more, as a window over the sends themselves (see `dial_one`).
     sending: Window,
@@ -73,35 +74,16 @@ pub struct Dialer {
     /// Wakes `dial_all` when a call in flight has been recorded (see `within_outage_budget`).
     settled: Notify,
     /// How long a stopped run waits for requests already on the wire.
-    pub grace: Duration,
+    grace: Duration,
     /// How long a number the provider says is called too often waits.
-    pub hold_back: Duration,
+    hold_back: Duration,
     /// The last run stopped because the provider kept failing: the first contact is dialled
     /// alone, and an uncertain answer to it stops this run at once.
-    pub probation: bool,
+    probation: bool,
 }
 
 /// The meta key that notes a run stopped by consecutive uncertain answers (see `probation`).
 pub const OUTAGE: &str = "outage";
-
-/// The same bad answer again and again is the provider's problem, not the contacts': after
-/// `MAX_UNCERTAIN_STREAK` uncertain answers with no call id among them, `MAX_REJECTED_STREAK`
-/// identical rejections, or `MAX_THROTTLED_STREAK` numbers held back in a row, the run stops so
-/// the rest of the list stays pending instead of being used up.
-#[derive(Default)]
-struct Streak {
-    uncertain: u32,
-    rejected: u32,
-    last_rejection: String,
-    throttled: u32,
-    /// Calls sent whose answer is not recorded yet: each may still turn uncertain.
-    in_flight: u32,
-}
-
-const MAX_UNCERTAIN_STREAK: u32 = 10;
-const MAX_REJECTED_STREAK: u32 = 5;
-/// Numbers held back in a row (each "called too often") before it is taken for the account.
-const MAX_THROTTLED_STREAK: u32 = 5;
 
 enum Next {
     /// Answered: whatever calls it placed go to the poller.
@@ -125,19 +107,44 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// What a dialer is handed: where it writes and sends, the campaign's pace and call options,
+/// and how it behaves when things go wrong.
+pub struct DialerSettings {
+    pub writer: Writer,
+    pub client: Arc<Client>,
+    /// The campaign's name, part of every idempotency key.
+    pub campaign: String,
+    pub options: CallOptions,
+    pub rate: Rate,
+    pub concurrency: usize,
+    pub stop: Stop,
+    pub progress: Arc<Progress>,
+    pub gate: Arc<Gate>,
+    /// How long a stopped run waits for requests already on the wire.
+    pub grace: Duration,
+    /// How long a number the provider says is called too often waits.
+    pub hold_back: Duration,
+    /// The last run stopped because the provider kept failing: the first contact is dialled
+    /// alone, and an uncertain answer to it stops this run at once.
+    pub probation: bool,
+}
+
 impl Dialer {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        writer: Writer,
-        client: Arc<Client>,
-        campaign: String,
-        options: CallOptions,
-        rate: Rate,
-        concurrency: usize,
-        stop: Stop,
-        progress: Arc<Progress>,
-        gate: Arc<Gate>,
-    ) -> Dialer {
+    pub fn new(settings: DialerSettings) -> Dialer {
+        let DialerSettings {
+            writer,
+            client,
+            campaign,
+            options,
+            rate,
+            concurrency,
+            stop,
+            progress,
+            gate,
+            grace,
+            hold_back,
+            probation,
+        } = settings;
         let period = (rate.per / rate.calls.max(1)).mul_f64(1.0 + RATE_MARGIN);
         Dialer {
             writer,
@@ -153,9 +160,9 @@ impl Dialer {
             pause: Mutex::new(None),
             streak: Mutex::new(Streak::default()),
             settled: Notify::new(),
-            grace: GRACE,
-            hold_back: Duration::from_secs(3600),
-            probation: false,
+            grace,
+            hold_back,
+            probation,
         }
     }
 
@@ -318,62 +325,6 @@ impl Dialer {
         }
     }
 
-    /// Counts repeated bad answers; the error to stop the run with, when there are too many.
-    fn note_streak(&self, dial: &Dial) -> Option<Error> {
-        let mut streak = self.streak.lock().expect("streak");
-        match dial {
-            Dial::Accepted { .. } => {
-                let in_flight = streak.in_flight;
-                *streak = Streak {
-                    in_flight,
-                    ..Streak::default()
-                };
-            }
-            Dial::Uncertain { reason, .. } => {
-                streak.uncertain += 1;
-                if streak.uncertain >= MAX_UNCERTAIN_STREAK {
-                    return Some(Error::ProviderUnavailable {
-                        message: format!(
-                            "{} calls in a row may or may not have been placed (the last: {reason}); stopping so the rest of the list stays pending",
-                            streak.uncertain
-                        ),
-                    });
-                }
-            }
-            // A refusal proves the provider answers, not that calls go through: only a call
-            // id ends a run of uncertain answers.
-            Dial::Rejected { reason, .. } => {
-                if *reason == streak.last_rejection {
-                    streak.rejected += 1;
-                } else {
-                    streak.rejected = 1;
-                    streak.last_rejection = reason.clone();
-                }
-                if streak.rejected >= MAX_REJECTED_STREAK {
-                    return Some(Error::ProviderUnavailable {
-                        message: format!(
-                            "{} calls in a row were rejected with the same answer ({reason}); stopping so the rest of the list is not used up",
-                            streak.rejected
-                        ),
-                    });
-                }
-            }
-            Dial::Throttled { .. } => {
-                streak.throttled += 1;
-                if streak.throttled >= MAX_THROTTLED_STREAK {
-                    return Some(Error::ProviderUnavailable {
-                        message: format!(
-                            "{} numbers in a row were refused as called too often: that looks like the account's limit, not one number's; stopping so the rest of the list stays pending",
-                            streak.throttled
-                        ),
-                    });
-                }
-            }
-            Dial::NotSent { .. } | Dial::Fatal { .. } => {}
-        }
-        None
-    }
-
     fn pause_for(&self, wait: Duration) {
         let until = Instant::now() + wait;
         let mut pause = self.pause.lock().expect("pause");
@@ -463,7 +414,7 @@ impl Dialer {
                 .initiate(&request, &intent.idempotency_key)
                 .await;
             let (next, not_before) = self.act_on(&mut dial, &who);
-            let streak_stop = self.note_streak(&dial);
+            let streak_stop = self.streak.lock().expect("streak").note(&dial);
             let call_ids = match &dial {
                 Dial::Accepted { call_ids, .. } => call_ids.join(", "),
                 _ => String::new(),

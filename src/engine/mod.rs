@@ -14,3 +14,4 @@ pub(crate) mod progress;
 pub(crate) mod run;
 pub(crate) mod run_lock;
 pub(crate) mod stop;
+pub(crate) mod streak;

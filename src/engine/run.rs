@@ -18,7 +18,7 @@ use crate::clock;
 use crate::config::campaign::{Campaign, PollPolicy};
 use crate::config::hours::Hours;
 use crate::config::secrets::ApiKey;
-use crate::engine::dialer::Dialer;
+use crate::engine::dialer::{Dialer, DialerSettings};
 use crate::engine::gate::{Budget, Gate, Halt};
 use crate::engine::poller::Poller;
 use crate::engine::progress::Progress;
@@ -308,20 +308,21 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
                 }
             })
         };
-        let mut dialer = Dialer::new(
-            writer.clone(),
-            client.clone(),
-            campaign.name.clone(),
-            campaign.call_options.clone(),
-            campaign.limits.rate,
-            campaign.limits.concurrency as usize,
-            stop.clone(),
-            progress.clone(),
-            gate.clone(),
-        );
-        dialer.grace = crate::engine::dialer::GRACE.max(campaign.timeout + Duration::from_secs(2));
-        dialer.hold_back = campaign.hold_back;
-        dialer.probation = outage.is_some();
+        let grace = crate::engine::dialer::GRACE.max(campaign.timeout + Duration::from_secs(2));
+        let dialer = Dialer::new(DialerSettings {
+            writer: writer.clone(),
+            client: client.clone(),
+            campaign: campaign.name.clone(),
+            options: campaign.call_options.clone(),
+            rate: campaign.limits.rate,
+            concurrency: campaign.limits.concurrency as usize,
+            stop: stop.clone(),
+            progress: progress.clone(),
+            gate: gate.clone(),
+            grace,
+            hold_back: campaign.hold_back,
+            probation: outage.is_some(),
+        });
         let dialer = Arc::new(dialer);
         // Results owed to the CRM go out while the run goes on, and once more at its end.
         let (delivered_all, mut finishing) = tokio::sync::watch::channel(false);
@@ -330,7 +331,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
             Some((w, secret, database_id)) => {
                 let mut delivery = Delivery::new(writer.clone(), w.url, &secret, database_id, w.timeout)
                     .map_err(|problem| Error::WebhookSecret { env: w.secret_env.clone(), problem })?;
-                delivery.grace = dialer.grace;
+                delivery.grace = grace;
                 let stop = stop.clone();
                 let limit = w.timeout + delivery.grace;
                 Some((tokio::spawn(async move {

@@ -252,7 +252,7 @@ impl Move {
     }
 
     /// The SQL condition that `column` (a contact's state) may make this move.
-    pub fn from_sql(self, column: &str) -> String {
+    pub fn starts_sql(self, column: &str) -> String {
         match self.rule().0 {
             [one] => format!("{column} = {}", one.quoted()),
             many => format!(
@@ -267,7 +267,7 @@ impl Move {
 
     /// `SET state = …, … WHERE <from>` for `column`: the two halves of the move's UPDATE.
     pub fn sql(self, column: &str) -> (String, String) {
-        (self.to().quoted(), self.from_sql(column))
+        (self.to().quoted(), self.starts_sql(column))
     }
 }
 
@@ -373,7 +373,7 @@ mod tests {
     #[test]
     fn moves_start_where_they_may() {
         assert_eq!(
-            Move::Intend.from_sql("c.state"),
+            Move::Intend.starts_sql("c.state"),
             "c.state IN ('pending', 'no_answer', 'busy', 'failed', 'unknown')"
         );
         assert_eq!(
