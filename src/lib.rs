@@ -23,6 +23,7 @@ mod config;
 mod engine;
 mod errors;
 mod exit;
+mod fnv;
 mod input;
 mod output;
 mod provider;

@@ -47,9 +47,6 @@ const MAX_NOT_SENT_TRIES: u32 = 20;
 /// Tries when no connection can be made at all (about a minute of backoff): a provider that is
 /// down is not worth waiting for contact after contact.
 const MAX_UNREACHABLE_TRIES: u32 = 6;
-/// The least a stopped run waits for requests already on the wire (more with a longer
-/// request timeout, so an answer on its way is not cut off).
-pub const GRACE: Duration = Duration::from_secs(10);
 const BATCH: usize = 256;
 /// Calls are paced, and their sends counted over a window, this much wider than the quota
 /// (1.5 in a thousand: 1.5 ms over 20 calls at 20 calls/s), so the jitter between here and the
@@ -348,7 +345,7 @@ impl Dialer {
             options: self.options.clone(),
         };
         let body = serde_json::to_string(&request).expect("a request serialises");
-        let who = mask(&contact.phone);
+        let who = crate::input::phone::mask(&contact.phone);
         let mut refused = 0;
         while refused < MAX_NOT_SENT_TRIES {
             // The first turn was taken by `dial_all`; a retry waits for its own.
@@ -570,17 +567,4 @@ fn not_sent(reason: &str) -> Dial {
         retry_after: None,
         answer: None,
     }
-}
-
-/// A phone number for logs: enough to recognise, not enough to copy (138****8000).
-pub fn mask(phone: &str) -> String {
-    let n = phone.chars().count();
-    if n <= 7 {
-        return "*".repeat(n);
-    }
-    phone
-        .chars()
-        .enumerate()
-        .map(|(i, c)| if i < 3 || i >= n - 4 { c } else { '*' })
-        .collect()
 }

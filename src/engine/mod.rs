@@ -12,6 +12,5 @@ pub(crate) mod pacer;
 pub(crate) mod poller;
 pub(crate) mod progress;
 pub(crate) mod run;
-pub(crate) mod run_lock;
 pub(crate) mod stop;
 pub(crate) mod streak;

@@ -22,7 +22,6 @@ use crate::engine::dialer::{Dialer, DialerSettings};
 use crate::engine::gate::{Budget, Gate, Halt};
 use crate::engine::poller::Poller;
 use crate::engine::progress::Progress;
-use crate::engine::run_lock::RunLock;
 use crate::engine::stop::Stop;
 use crate::errors::{Error, Result};
 use crate::input::plan::Plan;
@@ -30,6 +29,7 @@ use crate::output::webhook::Delivery;
 use crate::provider::client::Client;
 use crate::provider::sim::{self, SimConfig};
 use crate::state::machine::{CallState, Counts, Queue};
+use crate::state::run_lock::RunLock;
 use crate::state::writer::Writer;
 use crate::state::{ImportSummary, Mode, Run, Store};
 use jiff::Timestamp;
@@ -191,7 +191,9 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         } else {
             crate::input::plan::fingerprints(&campaign)?
         };
-        store.import(plan, &listed, !changes.is_empty())?
+        let headers = plan.headers().to_vec();
+        let rows = crate::input::plan::judge_in_background(plan);
+        store.import(&headers, rows, &listed, !changes.is_empty())?
     };
     if imported.removed > 0 {
         tracing::warn!(
@@ -308,7 +310,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
                 }
             })
         };
-        let grace = crate::engine::dialer::GRACE.max(campaign.timeout + Duration::from_secs(2));
+        let grace = crate::engine::stop::GRACE.max(campaign.timeout + Duration::from_secs(2));
         let dialer = Dialer::new(DialerSettings {
             writer: writer.clone(),
             client: client.clone(),

@@ -5,10 +5,15 @@
 //! its exit code); later ones are consequences.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::errors::Error;
+
+/// The least a stopped run waits for requests already on the wire (more with a longer
+/// request timeout, so an answer on its way is not cut off).
+pub const GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Stop {

@@ -7,6 +7,7 @@
 pub(crate) mod contacts;
 pub(crate) mod decoding;
 pub(crate) mod files;
+pub(crate) mod identity;
 pub(crate) mod phone;
 pub(crate) mod plan;
 pub(crate) mod suppress;

@@ -11,10 +11,11 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::config::campaign::{Campaign, MultiPhone};
 use crate::errors::{Error, Result};
+use crate::fnv::IntegerKeys;
 use crate::input::contacts::ContactReader;
-use crate::input::phone;
+use crate::input::identity::{Occurrences, fingerprint, identities, numbers_of};
 use crate::input::template::{ROW, RenderError, Template};
-use crate::output::export::EXPORT_COLUMNS;
+use crate::state::machine::RESULT_COLUMNS;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -86,7 +87,7 @@ impl Plan {
             })?;
         if let Some(clash) = headers
             .iter()
-            .find(|h| EXPORT_COLUMNS.contains(&h.as_str()))
+            .find(|h| RESULT_COLUMNS.contains(&h.as_str()))
         {
             return Err(Error::ColumnClash {
                 contacts: campaign.contacts.clone(),
@@ -183,10 +184,8 @@ impl Plan {
             return Ok(None);
         };
         let base = fingerprint(&mut self.occurrences, &row.cells);
-        let numbers = match row.problem.clone() {
-            Some(problem) => Err(problem),
-            None => phone::normalize_cell(&row.cells[self.phone_index], self.split),
-        };
+        let numbers = numbers_of(&row, self.phone_index, self.split);
+        let ids = identities(base, &numbers);
         let numbers = match numbers {
             Ok(numbers) => numbers,
             Err(reason) => {
@@ -205,14 +204,13 @@ impl Plan {
         // With `multi_phone: split`, one contact per number, each with its own identity.
         let last = numbers.len().saturating_sub(1);
         let mut cells = Some(row.cells);
-        for (part, number) in numbers.into_iter().enumerate() {
+        for ((part, number), fingerprint) in numbers.into_iter().enumerate().zip(ids) {
             let cells = if part == last {
                 cells.take().unwrap_or_default()
             } else {
                 cells.clone().unwrap_or_default()
             };
             let verdict = self.judge(number, row.line, &cells)?;
-            let fingerprint = part_fingerprint(base, part);
             self.queued.push_back(PlannedRow {
                 line: row.line,
                 cells,
@@ -503,13 +501,13 @@ pub fn fingerprints(campaign: &Campaign) -> Result<Vec<i64>> {
     let mut out = Vec::new();
     while let Some(row) = reader.next_row()? {
         let base = fingerprint(&mut occurrences, &row.cells);
-        let parts = match phone_index {
-            Some(i) if split && row.problem.is_none() => {
-                phone::normalize_cell(&row.cells[i], true).map_or(1, |n| n.len())
-            }
-            _ => 1,
+        // Without `split` a row is one contact whatever its cell holds: its numbers are not
+        // read, which is most of the time of this pass.
+        let numbers = match phone_index {
+            Some(i) if split => numbers_of(&row, i, split),
+            _ => Ok(Vec::new()),
         };
-        out.extend((0..parts.max(1)).map(|part| part_fingerprint(base, part)));
+        out.extend(identities(base, &numbers));
     }
     Ok(out)
 }
@@ -548,73 +546,6 @@ pub fn list_digest(campaign: &Campaign) -> Result<String> {
     Ok(format!("{:x}", hash.finalize()))
 }
 
-/// The identity of the `part`-th number of a row (the row's own for the first).
-fn part_fingerprint(base: i64, part: usize) -> i64 {
-    if part == 0 {
-        base
-    } else {
-        fnv1a(
-            base.to_le_bytes()
-                .into_iter()
-                .chain((part as u64).to_le_bytes()),
-        ) as i64
-    }
-}
-
-/// A row's identity across imports: its content, and how often that content came before.
-/// Stored in every state database, so it must never change (a test pins it).
-fn fingerprint(occurrences: &mut Occurrences, cells: &[String]) -> i64 {
-    // `fnv1a` of the cells, each followed by 0x1f, written out as one loop: this runs for
-    // every row of every import, and the chained iterators cost twice as much.
-    let mut content = FNV_OFFSET;
-    for cell in cells {
-        for &b in cell.as_bytes() {
-            content = fnv_step(content, b);
-        }
-        content = fnv_step(content, 0x1f);
-    }
-    let seen = occurrences.entry(content).or_insert(0);
-    *seen += 1;
-    fnv1a(content.to_le_bytes().into_iter().chain(seen.to_le_bytes())) as i64
-}
-
-/// How often each row content (by its hash) came before.
-type Occurrences = HashMap<u64, u32, IntegerKeys>;
-
-/// For maps keyed by one integer, millions of them per import: one folded multiply instead of
-/// SipHash. The keys come from the user's own list, so there is no adversary to resist.
-type IntegerKeys = std::hash::BuildHasherDefault<FoldedMultiply>;
-
-#[derive(Default)]
-struct FoldedMultiply(u64);
-
-impl std::hash::Hasher for FoldedMultiply {
-    fn finish(&self) -> u64 {
-        let product = u128::from(self.0) * 0x9e37_79b9_7f4a_7c15;
-        (product as u64) ^ ((product >> 64) as u64)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used; anything else still hashes, just more slowly.
-        for &b in bytes {
-            self.0 = fnv_step(self.0, b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-fn fnv_step(h: u64, b: u8) -> u64 {
-    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-}
-
-/// FNV-1a, 64 bits: a hash that is stable across Rust versions, for values stored on disk.
-pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(FNV_OFFSET, fnv_step)
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -639,21 +570,5 @@ mod tests {
                 serde_json::to_string(&map).unwrap()
             );
         }
-    }
-
-    /// Databases written by earlier builds know their rows by these values: a change here would
-    /// make every row of a running campaign look new on its next import.
-    #[test]
-    fn row_identities_are_the_ones_earlier_builds_stored() {
-        let mut seen = super::Occurrences::default();
-        let cells: Vec<String> = ["王芳", "13800138000", "", "x,y"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let first = super::fingerprint(&mut seen, &cells);
-        let again = super::fingerprint(&mut seen, &cells);
-        assert_eq!(first, -3066504174331187528);
-        assert_eq!(again, -5376846277707438997);
-        assert_eq!(super::part_fingerprint(first, 1), -7522197963723461721);
     }
 }

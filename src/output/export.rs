@@ -15,24 +15,8 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::errors::{Error, Result};
-use crate::state::machine::CallState;
+use crate::state::machine::{CallState, RESULT_COLUMNS};
 use crate::state::{ExportRow, Store};
-
-pub const EXPORT_COLUMNS: [&str; 12] = [
-    // The number dialled (or that would be), normalised; empty for an invalid row.
-    "call_phone",
-    "call_state",
-    "call_id",
-    "call_attempts",
-    "call_status_raw",
-    "call_duration_seconds",
-    "call_cost",
-    "call_transcript",
-    "call_error",
-    "call_first_dialed_at",
-    "call_updated_at",
-    "call_tags",
-];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Format {
@@ -122,7 +106,7 @@ fn write_csv(store: &Store, mut out: impl Write, options: &ExportOptions) -> Res
     let header: Vec<&str> = columns
         .iter()
         .map(String::as_str)
-        .chain(EXPORT_COLUMNS.iter().copied())
+        .chain(RESULT_COLUMNS.iter().copied())
         .collect();
     csv.write_record(&header).map_err(io)?;
     let mut written = 0;

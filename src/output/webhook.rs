@@ -147,7 +147,7 @@ impl Delivery {
             fresh: std::sync::atomic::AtomicBool::new(true),
             resting: Mutex::new((None, 0)),
             gone: std::sync::atomic::AtomicBool::new(false),
-            grace: crate::engine::dialer::GRACE,
+            grace: crate::engine::stop::GRACE,
         })
     }
 

@@ -251,8 +251,8 @@ pub fn about_other_call(answer: &Value, call_id: &str, phone: Option<&str>) -> O
     (!readable.is_empty() && !readable.iter().any(|p| p == phone)).then(|| {
         format!(
             "the provider answered about the number {}, not {}",
-            crate::engine::dialer::mask(&readable[0]),
-            crate::engine::dialer::mask(phone)
+            crate::input::phone::mask(&readable[0]),
+            crate::input::phone::mask(phone)
         )
     })
 }

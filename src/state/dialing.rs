@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use crate::errors::{Error, Result};
-use crate::input::plan::fnv1a;
+use crate::fnv::fnv1a;
 use crate::provider::answer::Dial;
 use crate::state::machine::{CallState, DIALLABLE, Move, NOT_SENT, Queue};
 

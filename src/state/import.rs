@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
 use crate::errors::{Error, Result};
-use crate::input::plan::{Judgement, Plan};
+use crate::input::plan::{JudgedRows, Judgement};
 use crate::state::machine::{CallState, HOLDS_NUMBER, Move, REJUDGED, SENT};
 
 use super::dialing::suppressed_because;
@@ -122,12 +122,13 @@ impl Store {
     /// The rows are judged on a thread of their own while this one writes them.
     pub fn import(
         &mut self,
-        plan: Plan,
+        headers: &[String],
+        rows: JudgedRows,
         listed: &[i64],
         refresh_pending: bool,
     ) -> Result<ImportSummary> {
         let mut columns = self.columns()?;
-        for h in plan.headers() {
+        for h in headers {
             if !columns.contains(h) {
                 columns.push(h.clone());
             }
@@ -155,7 +156,7 @@ impl Store {
         // ends, committed or not.
         let journal_switched = !had_contacts && self.rollback_journal();
         let imported = self.import_rows(
-            plan,
+            rows,
             listed,
             refresh_pending,
             Lookups {
@@ -190,7 +191,7 @@ impl Store {
     /// `import`'s transaction: everything it writes, or nothing.
     pub(super) fn import_rows(
         &mut self,
-        plan: Plan,
+        rows: JudgedRows,
         listed: &[i64],
         refresh_pending: bool,
         Lookups {
@@ -294,7 +295,6 @@ impl Store {
                 ))
                 .map_err(db())?;
             let stamp = now();
-            let rows = crate::input::plan::judge_in_background(plan);
             let mut complete = false;
             while let Some(batch) = rows.next_batch() {
                 complete |= batch.last;

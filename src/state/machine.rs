@@ -183,6 +183,25 @@ impl Counts {
     }
 }
 
+/// The columns the export adds after the list's own, each a contact's state or its calls'. A
+/// list may not have a column of these names (`Plan::open` refuses it), so no export is
+/// ambiguous.
+pub const RESULT_COLUMNS: [&str; 12] = [
+    // The number dialled (or that would be), normalised; empty for an invalid row.
+    "call_phone",
+    "call_state",
+    "call_id",
+    "call_attempts",
+    "call_status_raw",
+    "call_duration_seconds",
+    "call_cost",
+    "call_transcript",
+    "call_error",
+    "call_first_dialed_at",
+    "call_updated_at",
+    "call_tags",
+];
+
 /// Every way a contact's state changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Move {

@@ -14,6 +14,7 @@ pub(crate) mod machine;
 mod outbox;
 mod reads;
 mod results;
+pub(crate) mod run_lock;
 mod schema;
 mod store;
 #[cfg(test)]

@@ -49,13 +49,13 @@ pub struct Store {
 /// `-wal` deleted after a crash) is noticed by the next run.
 pub struct Run {
     pub id: String,
-    pub intents: crate::engine::run_lock::IntentLog,
+    pub intents: crate::state::run_lock::IntentLog,
     /// The highest intent begun since the last commit.
     pub(super) uncommitted: Option<i64>,
 }
 
 impl Run {
-    pub fn new(id: String, intents: crate::engine::run_lock::IntentLog) -> Run {
+    pub fn new(id: String, intents: crate::state::run_lock::IntentLog) -> Run {
         Run {
             id,
             intents,

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 fn recovery_leaves_the_running_runs_intents_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
-    let lock = crate::engine::run_lock::RunLock::acquire(&path).unwrap();
+    let lock = crate::state::run_lock::RunLock::acquire(&path).unwrap();
     let mut store = Store::open(&path, false).unwrap();
     store.start_run(Run::new("run-a".into(), lock.intent_log().unwrap()));
     store

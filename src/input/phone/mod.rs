@@ -570,6 +570,19 @@ fn invalid(text: &str, national: &str) -> Reason {
     )
 }
 
+/// A phone number for logs: enough to recognise, not enough to copy (138****8000).
+pub fn mask(phone: &str) -> String {
+    let n = phone.chars().count();
+    if n <= 7 {
+        return "*".repeat(n);
+    }
+    phone
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i < 3 || i >= n - 4 { c } else { '*' })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{china, is_plain_mobile, normalize, normalize_cell, plain_mobile_cell, read_cell};

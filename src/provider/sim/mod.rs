@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::errors::{Error, Result};
-use crate::input::plan::fnv1a;
+use crate::fnv::fnv1a;
 use crate::provider::wire::{self, InitiateRequest, SearchRequest};
 
 mod routes;
