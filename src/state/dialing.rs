@@ -9,7 +9,11 @@ use crate::fnv::fnv1a;
 use crate::provider::answer::Dial;
 use crate::state::machine::{CallState, DIALLABLE, Move, NOT_SENT, Queue};
 
-use super::*;
+use super::do_not_call;
+use super::results::Awaiting;
+use super::results::insert_answer;
+use super::store::Store;
+use super::store::now;
 
 /// A contact ready to be dialled.
 #[derive(Debug, Clone)]
@@ -179,21 +183,14 @@ impl Store {
             .optional()
             .map_err(db())?;
         let Some(phone) = phone else { return Ok(None) };
-        let suppressed: Option<String> = tx
-            .query_row(
-                "SELECT source FROM suppressed WHERE phone = ?1",
-                [&phone],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db())?;
+        let suppressed = do_not_call::source_of(&tx, &phone).map_err(db())?;
         if let Some(source) = suppressed {
             let (to, from) = Move::SuppressDue.sql("state");
             tx.execute(
                 &format!(
                     "UPDATE contacts SET state = {to}, reason = ?2, updated_at = ?3 WHERE id = ?1 AND {from}"
                 ),
-                params![contact_id, suppressed_because(&source), stamp],
+                params![contact_id, do_not_call::because(&source), stamp],
             )
             .map_err(db())?;
             tx.commit().map_err(db())?;
@@ -249,15 +246,8 @@ impl Store {
         let db = || Error::state(&path);
         let tx = self.conn.savepoint().map_err(db())?;
         let mut added = 0;
-        {
-            let mut insert = tx
-                .prepare("INSERT OR IGNORE INTO suppressed (phone, source, added_at) VALUES (?1, ?2, ?3)")
-                .map_err(db())?;
-            for phone in phones {
-                added += insert
-                    .execute(params![phone, source, stamp])
-                    .map_err(db())? as u64;
-            }
+        for phone in phones {
+            added += u64::from(do_not_call::add(&tx, phone, source, &stamp).map_err(db())?);
         }
         let (to, from) = Move::Suppress.sql("c.state");
         let listed: Vec<(i64, String)> = {
@@ -277,7 +267,7 @@ impl Store {
                 ))
                 .map_err(db())?;
             for (id, source) in listed {
-                mark.execute(params![id, suppressed_because(&source), stamp])
+                mark.execute(params![id, do_not_call::because(&source), stamp])
                     .map_err(db())?;
             }
         }
@@ -425,9 +415,4 @@ impl Store {
         tx.commit().map_err(db())?;
         Ok(placed)
     }
-}
-
-/// Why a contact is not called: its number is on the do-not-call list `source`.
-pub(super) fn suppressed_because(source: &str) -> String {
-    format!("on the do-not-call list ({source})")
 }

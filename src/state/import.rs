@@ -12,9 +12,9 @@ use crate::errors::{Error, Result};
 use crate::input::plan::{JudgedRows, Judgement};
 use crate::state::machine::{CallState, HOLDS_NUMBER, Move, REJUDGED, SENT};
 
-use super::dialing::suppressed_because;
-
-use super::*;
+use super::do_not_call;
+use super::store::Store;
+use super::store::now;
 
 /// The page cache during an import (negative: KiB), and after it (SQLite's default).
 pub(super) const IMPORT_CACHE_KIB: i64 = -32768;
@@ -138,10 +138,7 @@ impl Store {
         // Into an empty database no row is known and no number taken, and without a
         // do-not-call list no number is listed: the lookups for those are skipped.
         let had_contacts = self.contact_count()? > 0;
-        let has_suppressed: bool = self
-            .conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM suppressed)", [], |r| r.get(0))
-            .map_err(db())?;
+        let has_suppressed = do_not_call::any(&self.conn).map_err(db())?;
         // The phone index takes numbers in list order, which is random order: with SQLite's
         // default 2 MB page cache a large import spent most of its time evicting and reading
         // back index pages. 32 MiB holds the phone index of a million contacts.
@@ -275,9 +272,6 @@ impl Store {
             }
         }
         {
-            let mut dnc = tx
-                .prepare("SELECT source FROM suppressed WHERE phone = ?1")
-                .map_err(db())?;
             let mut same_phone = tx
                 .prepare(&format!(
                     "SELECT line FROM contacts WHERE phone = ?1 AND {HOLDS_NUMBER} AND fingerprint != ?2"
@@ -344,9 +338,7 @@ impl Store {
                                 };
                                 let listed: Option<String> = if earlier.is_none() && has_suppressed
                                 {
-                                    dnc.query_row([phone], |r| r.get(0))
-                                        .optional()
-                                        .map_err(db())?
+                                    do_not_call::source_of(&tx, phone).map_err(db())?
                                 } else {
                                     None
                                 };
@@ -366,7 +358,7 @@ impl Store {
                                         Some(phone),
                                         Some(requirement),
                                         CallState::Suppressed,
-                                        Some(suppressed_because(&source).into()),
+                                        Some(do_not_call::because(&source).into()),
                                     ),
                                     (None, None) => {
                                         (Some(phone), Some(requirement), CallState::Pending, None)

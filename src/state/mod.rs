@@ -9,6 +9,7 @@
 //! nothing of HTTP.
 
 mod dialing;
+mod do_not_call;
 mod import;
 pub(crate) mod machine;
 mod outbox;

@@ -5,7 +5,8 @@ use rusqlite::params;
 
 use crate::errors::{Error, Result};
 
-use super::*;
+use super::store::Store;
+use super::store::now;
 
 /// Queues the webhook event for an attempt's result, built from what was just committed.
 pub(super) fn owe(

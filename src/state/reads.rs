@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use crate::errors::{Error, Result};
 use crate::state::machine::{CallState, Counts, Queue, SENT};
 
-use super::*;
+use super::do_not_call::NOT_LISTED;
+use super::store::Store;
 
 /// One line of the export.
 #[derive(Debug, Clone)]
@@ -95,7 +96,7 @@ impl Store {
                          SELECT coalesce((SELECT max(finished_unix) FROM attempts a WHERE a.contact_id = c.id), 0) + :after AS due
                          FROM contacts c
                          WHERE c.in_list = 1 AND c.state IN (SELECT value FROM json_each(:when))
-                           AND c.phone NOT IN (SELECT phone FROM suppressed)
+                           AND {NOT_LISTED}
                            AND (SELECT count(*) FROM attempts a WHERE a.contact_id = c.id AND {SENT}) < :max)"
                 ),
                 rusqlite::named_params! { ":when": queue.when_json(), ":max": queue.max_attempts, ":after": queue.after_secs },

@@ -1,15 +1,17 @@
 //! Results: the calls awaiting one, each polled answer recorded with its tags, and the
 //! opt-outs those tags put on the do-not-call list in the same transaction.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::errors::{Error, Result};
 use crate::provider::answer::Answer;
 use crate::provider::wire::CallResult;
 use crate::state::machine::{CallState, Move};
 
+use super::do_not_call;
 use super::outbox::owe;
-use super::*;
+use super::store::Store;
+use super::store::now;
 
 /// A call that has an id and no result yet.
 #[derive(Debug, Clone)]
@@ -34,12 +36,16 @@ pub(super) fn set_tags(
         params![attempt_id, joined],
     )?;
     if tags.iter().any(|t| t == crate::config::tags::OPT_OUT) {
-        tx.execute(
-            "INSERT OR IGNORE INTO suppressed (phone, source, added_at)
-             SELECT c.phone, 'opt_out tag', ?2 FROM contacts c JOIN attempts a ON a.contact_id = c.id
-             WHERE a.id = ?1 AND c.phone IS NOT NULL",
-            params![attempt_id, stamp],
-        )?;
+        let phone: Option<Option<String>> = tx
+            .query_row(
+                "SELECT c.phone FROM contacts c JOIN attempts a ON a.contact_id = c.id WHERE a.id = ?1",
+                [attempt_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(phone) = phone.flatten() {
+            do_not_call::add(tx, &phone, do_not_call::OPT_OUT_SOURCE, stamp)?;
+        }
     }
     Ok(())
 }
