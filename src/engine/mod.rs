@@ -3,8 +3,10 @@
 //!
 //! The engine is handed validated settings (`run::RunSettings`) and never reads a flag or the
 //! environment. It writes state through `state::writer` before every side effect, and speaks
-//! to the provider only through `provider::client`. May import `config`, `input`, `state`,
-//! `provider` and `output::webhook`.
+//! to the provider only through `provider::client`.
+//!
+//! May import: `config`, `input`, `state`, `provider`, `output::webhook` (deliveries run
+//! alongside the dialer). Imported by `commands`, and by `cli::hiargs` for its settings types.
 
 pub(crate) mod dialer;
 pub(crate) mod gate;

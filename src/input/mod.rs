@@ -1,8 +1,11 @@
 //! The contact list judged row by row: reading CSV and spreadsheets, decoding, phone numbers,
-//! the template, the do-not-call lists, and the `Plan` that `validate` and `run` both walk.
+//! row identities, the template, the do-not-call lists, and the `Plan` that `validate` and
+//! `run` both walk.
 //!
 //! Nothing here touches the network or the state database: what `validate` accepts is what
-//! `run` imports, because both take the same judged rows from `plan`. May import `config`.
+//! `run` imports, because both take the same judged rows from `plan`.
+//!
+//! May import: `config`, `fnv`, and `state::machine` (the result columns a list may not use).
 
 pub(crate) mod contacts;
 pub(crate) mod decoding;

@@ -1,12 +1,15 @@
 //! The campaign's SQLite database: every contact's state, every call id, every result, the
-//! webhook outbox, and the one writer thread that commits them.
+//! do-not-call list, the webhook outbox, and the one writer thread that commits them.
 //!
 //! The contact state machine (`machine`) is the only place that names states and moves a
 //! contact between them; the SQL here takes its state names and conditions from it. Each file
 //! holds one stage's `impl Store` block with its transactions whole: `schema` (migrations),
-//! `import`, `dialing`, `results`, `outbox` and `reads`, around the connection in `store`.
-//! May import `config` and `machine`; it is handed judged rows, never a `Plan`, and knows
-//! nothing of HTTP.
+//! `import`, `dialing`, `results`, `outbox` and `reads`, around the connection in `store`;
+//! `do_not_call` decides who is not called, `run_lock` keeps one run per database.
+//!
+//! May import: `config`, `clock`, `fnv`, `input::plan`'s judged rows (never a `Plan`), and
+//! `provider::answer` and `provider::wire::CallResult` (what is recorded). Never HTTP, never
+//! `engine`.
 
 mod dialing;
 mod do_not_call;
