@@ -2,29 +2,28 @@
 //! `-wal` after a crash, reach it through a symlink, delete its lock file. None of them may
 //! let anyone be rung twice.
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Sim, Workspace, assert_exit, text};
+use crate::harness::{API, Running, Sim, WATCHDOG, Workspace};
 
-fn wait_for_calls(sim: &Sim, child: &mut Child, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// Waits until the simulator has `n` calls (within the watchdog, a bound on hangs only).
+fn wait_for_calls(sim: &Sim, run: &mut Running, n: usize) {
+    let deadline = Instant::now() + WATCHDOG;
     while sim.journal().len() < n {
         assert!(Instant::now() < deadline, "the run never dialled {n} calls");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        assert!(
+            run.child.try_wait().unwrap().is_none(),
+            "the run ended early"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
 fn slow_campaign(ws: &Workspace, extra: &str) -> String {
-    ws.campaign_with(
-        "{ timeout: 5s, poll_interval: 50ms }",
-        "{ calls_per_second: 1000, concurrency: 1 }",
-        extra,
-    )
-    .to_str()
-    .unwrap()
-    .to_string()
+    ws.campaign_with(API, "{ calls_per_second: 1000, concurrency: 1 }", extra)
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Runs a campaign, does `accident` to its database once calls are going, and checks that
@@ -34,13 +33,17 @@ fn dialing_stops_when(accident: impl FnOnce(&Workspace), says: &str) {
     let ws = Workspace::new();
     ws.contacts(60);
     let campaign = slow_campaign(&ws, "");
-    let mut child = ws.spawn(&sim, &["run", &campaign]);
-    wait_for_calls(&sim, &mut child, 3);
+    let mut run = ws
+        .test()
+        .against(&sim)
+        .args(["run", &campaign])
+        .stdout_any()
+        .stderr_contains(says)
+        .spawn();
+    wait_for_calls(&sim, &mut run, 3);
     accident(&ws);
     let dialled_at_the_accident = sim.journal().len();
-    let out = child.wait_with_output().unwrap();
-    assert_exit(&out, 74);
-    assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    run.status(74);
     assert!(
         sim.journal().len() <= dialled_at_the_accident + 1,
         "at most the call already on its way went out"
@@ -85,10 +88,10 @@ fn a_wal_deleted_after_a_crash_is_noticed_and_nobody_is_rung_again() {
     let ws = Workspace::new();
     ws.contacts(60);
     let campaign = slow_campaign(&ws, "");
-    let mut child = ws.spawn(&sim, &["run", &campaign]);
-    wait_for_calls(&sim, &mut child, 12);
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let mut run = ws.test().against(&sim).args(["run", &campaign]).spawn();
+    wait_for_calls(&sim, &mut run, 12);
+    run.child.kill().unwrap(); // SIGKILL
+    run.child.wait().unwrap();
     let wal = ws.path("campaign.db-wal");
     assert!(
         std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0),
@@ -98,13 +101,11 @@ fn a_wal_deleted_after_a_crash_is_noticed_and_nobody_is_rung_again() {
     let _ = std::fs::remove_file(ws.path("campaign.db-shm"));
     let dialled = sim.journal().len();
 
-    let out = ws.run(&sim, &["run", &campaign]);
-    assert_exit(&out, 74);
-    assert!(
-        text(&out.stderr).contains("has lost commits"),
-        "{}",
-        text(&out.stderr)
-    );
+    ws.test()
+        .against(&sim)
+        .args(["run", &campaign])
+        .stderr_contains("has lost commits")
+        .status(74);
     assert_eq!(sim.journal().len(), dialled, "nobody was rung again");
     assert!(sim.dial_counts().values().all(|&n| n == 1));
 }
@@ -123,19 +124,26 @@ fn a_symlinked_state_path_is_the_same_database_and_locked() {
         "through-link.yaml",
         &text_of.replace("state: real.db", "state: link.db"),
     );
-    let mut first = ws.spawn(&sim, &["run", &campaign]);
+    let mut first = ws
+        .test()
+        .against(&sim)
+        .args(["run", &campaign])
+        .stdout_any()
+        .stderr_any()
+        .spawn();
     wait_for_calls(&sim, &mut first, 2);
-    let second = ws.run(
-        &sim,
-        &["run", other.to_str().unwrap(), "--redial-uncertain"],
-    );
-    assert_exit(&second, 75);
-    assert!(
-        text(&second.stderr).contains(&format!("pid {}", first.id())),
-        "{}",
-        text(&second.stderr)
-    );
-    assert_exit(&first.wait_with_output().unwrap(), 0);
+    // Stopped, the first run holds its lock for as long as the second takes to start, however
+    // slowly a loaded machine starts it.
+    first.signal(libc::SIGSTOP);
+    ws.test()
+        .against(&sim)
+        .arg("run")
+        .arg(&other)
+        .arg("--redial-uncertain")
+        .stderr_contains(&format!("pid {}", first.id()))
+        .status(75);
+    first.signal(libc::SIGCONT);
+    first.status(0);
     assert!(sim.dial_counts().values().all(|&n| n == 1));
     assert_eq!(sim.journal().len(), 20);
 }
@@ -148,11 +156,22 @@ fn a_deleted_lock_file_does_not_let_a_second_run_in() {
     let ws = Workspace::new();
     ws.contacts(20);
     let campaign = slow_campaign(&ws, "");
-    let mut first = ws.spawn(&sim, &["run", &campaign]);
+    let mut first = ws
+        .test()
+        .against(&sim)
+        .args(["run", &campaign])
+        .stdout_any()
+        .stderr_any()
+        .spawn();
     wait_for_calls(&sim, &mut first, 2);
+    // Stopped, the first run holds its lock for as long as the second takes (see above).
+    first.signal(libc::SIGSTOP);
     std::fs::remove_file(ws.path("campaign.db.lock")).unwrap();
-    let second = ws.run(&sim, &["run", &campaign, "--redial-uncertain"]);
-    assert_exit(&second, 75);
+    ws.test()
+        .against(&sim)
+        .args(["run", &campaign, "--redial-uncertain"])
+        .stderr_contains("another stepcall run of this campaign is in progress")
+        .status(75);
     let db = rusqlite::Connection::open(ws.path("campaign.db")).unwrap();
     let relabelled: i64 = db
         .query_row(
@@ -165,7 +184,8 @@ fn a_deleted_lock_file_does_not_let_a_second_run_in() {
         relabelled, 0,
         "the first run's calls in flight were left alone"
     );
-    assert_exit(&first.wait_with_output().unwrap(), 0);
+    first.signal(libc::SIGCONT);
+    first.status(0);
     assert!(sim.dial_counts().values().all(|&n| n == 1));
     assert_eq!(sim.journal().len(), 20);
 }

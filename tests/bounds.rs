@@ -2,43 +2,20 @@
 //! with a clear message, no call, and bounded memory (each run here under a data limit of
 //! 500 MB; the benchmark's `hostile` part times them).
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use crate::harness::{KEY, Sim, Workspace, assert_exit, declare_size, text, write_xlsx};
+use crate::harness::{KEY, Sim, Test, Workspace, declare_size, write_xlsx};
 
 /// The most data memory a command here may take (KiB, for `ulimit -d`).
 const DATA_LIMIT_KIB: u64 = 500 * 1024;
 
-/// `stepcall args…` under the data limit, killed (and the test failed) if it has not ended
-/// within `WATCHDOG`: a hang shows as a failure, never as a stuck test.
-fn bounded(ws: &Workspace, args: &[&str]) -> Output {
-    const WATCHDOG: Duration = Duration::from_secs(120);
-    let mut script = format!(
-        "ulimit -d {DATA_LIMIT_KIB}; exec {}",
-        env!("CARGO_BIN_EXE_stepcall")
-    );
-    for arg in args {
-        script.push_str(&format!(" '{arg}'"));
-    }
-    let mut child = Command::new("bash")
-        .args(["-c", &script])
-        .env_remove("STEPONEAI_BASE_URL")
-        .env("STEPONEAI_API_KEY", KEY)
-        .env("HOME", ws.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            panic!("stepcall {args:?} was still going after {WATCHDOG:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+/// `stepcall args…` under the data limit, killed (and the test failed) if it outlives the
+/// harness's watchdog: a hang shows as a failure, never as a stuck test.
+fn bounded(ws: &Workspace, args: &[&str]) -> Test {
+    ws.test()
+        .key(KEY)
+        .ulimit(&format!("-d {DATA_LIMIT_KIB}"))
+        .args(args)
 }
 
 fn campaign_over(ws: &Workspace, contacts: &str, template: &str, extra: &str) -> String {
@@ -51,7 +28,7 @@ fn campaign_over(ws: &Workspace, contacts: &str, template: &str, extra: &str) ->
         "campaign.yaml",
         &format!(
             "name: bounds\ncontacts: {contacts}\nuser_requirement: \"{template}\"\nhours: always\n\
-             api: {{ timeout: 5s, poll_interval: 50ms }}\n{limits}{extra}"
+             api: {{ timeout: 60s, poll_interval: 50ms }}\n{limits}{extra}"
         ),
     )
     .to_str()
@@ -59,11 +36,10 @@ fn campaign_over(ws: &Workspace, contacts: &str, template: &str, extra: &str) ->
     .to_string()
 }
 
+/// Refused with exit 2, saying `says`.
 #[track_caller]
-fn refused(out: &Output, says: &str) {
-    assert_exit(out, 2);
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains(says), "expected {says:?} in:\n{stderr}");
+fn refused(test: Test, says: &str) {
+    test.stderr_contains(says).status(2);
 }
 
 /// An unknown filter is found only while rendering: it is a campaign error naming the filter,
@@ -74,8 +50,11 @@ fn an_unknown_filter_stops_the_campaign_and_is_named() {
     let ws = Workspace::new();
     ws.contacts(5);
     let campaign = campaign_over(&ws, "contacts.csv", "Call {{ name|uppercase }}", "");
-    refused(&ws.stepcall(&["validate", &campaign]), "uppercase");
-    refused(&ws.run(&sim, &["run", &campaign]), "uppercase");
+    refused(ws.test().args(["validate", &campaign]), "uppercase");
+    refused(
+        ws.test().against(&sim).args(["run", &campaign]),
+        "uppercase",
+    );
     assert!(sim.journal().is_empty());
 }
 
@@ -86,7 +65,10 @@ fn a_template_that_fails_on_every_row_is_a_campaign_error() {
     let ws = Workspace::new();
     ws.contacts(5);
     let campaign = campaign_over(&ws, "contacts.csv", "Call {{ name|int + 1 }}", "");
-    refused(&ws.stepcall(&["validate", &campaign]), "fails on every row");
+    refused(
+        ws.test().args(["validate", &campaign]),
+        "fails on every row",
+    );
     let too_long = campaign_over(
         &ws,
         "contacts.csv",
@@ -94,10 +76,13 @@ fn a_template_that_fails_on_every_row_is_a_campaign_error() {
         "limits: { calls_per_second: 200, max_requirement_chars: 10 }\n",
     );
     refused(
-        &ws.stepcall(&["validate", &too_long]),
+        ws.test().args(["validate", &too_long]),
         "max_requirement_chars",
     );
-    refused(&ws.run(&sim, &["run", &too_long]), "fails on every row");
+    refused(
+        ws.test().against(&sim).args(["run", &too_long]),
+        "fails on every row",
+    );
     assert!(sim.journal().is_empty());
 }
 
@@ -113,14 +98,11 @@ fn a_requirement_over_the_limit_makes_its_row_invalid() {
         "Call {{ name }} about {{ date }}",
         "limits: { calls_per_second: 200, max_requirement_chars: 21 }\n",
     );
-    let out = ws.stepcall(&["validate", &campaign]);
-    assert_exit(&out, 4);
-    let stdout = text(&out.stdout);
-    assert!(stdout.contains("requirement too long"), "{stdout}");
-    assert!(
-        stdout.contains("column user_requirement: the rendered user_requirement is 22 characters long, over the limit of 21"),
-        "{stdout}"
-    );
+    ws.test()
+        .args(["validate", &campaign])
+        .stdout_contains("requirement too long")
+        .stdout_contains("column user_requirement: the rendered user_requirement is 22 characters long, over the limit of 21")
+        .status(4);
 }
 
 /// Rows that were invalid only because of the template are judged again when it changes;
@@ -140,7 +122,12 @@ fn rows_invalid_only_by_the_template_are_judged_again_when_it_changes() {
         "Call {{ name }}: {{ 10 // (n|int) }}",
         "",
     );
-    assert_exit(&ws.run(&sim, &["run", &campaign]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", &campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     assert_eq!(
         sim.journal().len(),
         5,
@@ -148,14 +135,17 @@ fn rows_invalid_only_by_the_template_are_judged_again_when_it_changes() {
     );
 
     campaign_over(&ws, "contacts.csv", "Call {{ name }}.", "");
-    let out = ws.run(&sim, &["run", &campaign]);
-    assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("--accept-changes"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert_exit(&ws.run(&sim, &["run", &campaign, "--accept-changes"]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", &campaign])
+        .stderr_contains("--accept-changes")
+        .status(2);
+    ws.test()
+        .against(&sim)
+        .args(["run", &campaign, "--accept-changes"])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     assert_eq!(sim.journal().len(), 10, "the other five are dialled now");
     assert!(sim.dial_counts().values().all(|&n| n == 1));
     for entry in sim.journal().iter().skip(5) {
@@ -177,7 +167,7 @@ fn a_nested_loop_in_the_template_is_stopped() {
         "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}{{ name }}",
         "",
     );
-    refused(&bounded(&ws, &["validate", &campaign]), "fuel");
+    refused(bounded(&ws, &["validate", &campaign]), "fuel");
 }
 
 /// Devices, pipes and folders as the contact list are refused before a byte is read: a FIFO
@@ -195,7 +185,7 @@ fn a_device_a_pipe_or_a_folder_is_not_a_contact_list() {
         ("folder.csv", "is a folder"),
     ] {
         let campaign = campaign_over(&ws, contacts, "Call {{ name }}", "");
-        refused(&bounded(&ws, &["validate", &campaign]), says);
+        refused(bounded(&ws, &["validate", &campaign]), says);
     }
     ws.contacts(3);
     let campaign = campaign_over(
@@ -204,8 +194,8 @@ fn a_device_a_pipe_or_a_folder_is_not_a_contact_list() {
         "Call {{ name }}",
         "suppress: [/dev/zero]\n",
     );
-    refused(&bounded(&ws, &["validate", &campaign]), "is a device");
-    refused(&bounded(&ws, &["validate", "/dev/zero"]), "is a device");
+    refused(bounded(&ws, &["validate", &campaign]), "is a device");
+    refused(bounded(&ws, &["validate", "/dev/zero"]), "is a device");
 }
 
 /// A header of more columns than a spreadsheet has is refused, at once (the check of the
@@ -220,7 +210,7 @@ fn a_header_of_a_hundred_thousand_columns_is_refused() {
     csv.push_str("\n王芳,13800138000\n");
     ws.write("wide.csv", &csv);
     let campaign = campaign_over(&ws, "wide.csv", "Call {{ name }}", "");
-    refused(&bounded(&ws, &["validate", &campaign]), "100002 columns");
+    refused(bounded(&ws, &["validate", &campaign]), "100002 columns");
 }
 
 /// A 200 MB cell of line breaks (a quotation mark never closed) is refused at its row, in
@@ -241,9 +231,10 @@ fn a_cell_of_two_hundred_megabytes_of_line_breaks_is_refused() {
         f.write_all(b"\",13900139000\n").unwrap();
     }
     let campaign = campaign_over(&ws, "broken.csv", "Call {{ name }}", "");
-    let out = bounded(&ws, &["validate", &campaign]);
-    refused(&out, "broken.csv, line 3");
-    refused(&out, "never closed");
+    bounded(&ws, &["validate", &campaign])
+        .stderr_contains("broken.csv, line 3")
+        .stderr_contains("never closed")
+        .status(2);
 }
 
 /// An .xlsx that declares absurd sizes (a sheet spanning every cell, a part unpacking to
@@ -259,11 +250,10 @@ fn an_xlsx_with_absurd_dimensions_or_unpacked_size_is_bounded() {
         &[("dimension", "A1:XFD1048576")],
     );
     let campaign = campaign_over(&ws, "far.xlsx", "Call {{ name }}", "");
-    let out = bounded(&ws, &["validate", &campaign]);
-    assert_exit(&out, 4);
-    let stdout = text(&out.stdout);
-    assert!(stdout.contains("2 rows · 1 valid · 1 invalid"), "{stdout}");
-    assert!(stdout.contains("row 1048576"), "{stdout}");
+    bounded(&ws, &["validate", &campaign])
+        .stdout_contains("2 rows · 1 valid · 1 invalid")
+        .stdout_contains("row 1048576")
+        .status(4);
 
     let padding = "x".repeat(1 << 16);
     write_xlsx(
@@ -274,7 +264,7 @@ fn an_xlsx_with_absurd_dimensions_or_unpacked_size_is_bounded() {
     );
     declare_size(&ws.path("bomb.xlsx"), "xl/media/padding.bin", 3_000_000_000);
     let campaign = campaign_over(&ws, "bomb.xlsx", "Call {{ name }}", "");
-    refused(&bounded(&ws, &["validate", &campaign]), "would unpack to");
+    refused(bounded(&ws, &["validate", &campaign]), "would unpack to");
 }
 
 /// Two rows with one number, the first invalid only by the template: once the template is
@@ -294,9 +284,19 @@ fn a_number_freed_by_a_fixed_template_goes_to_its_first_row() {
         "Call {{ name }}: {{ 10 // (n|int) }}",
         "",
     );
-    assert_exit(&ws.run(&sim, &["run", &campaign, "--max-calls", "0"]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", &campaign, "--max-calls", "0"])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     campaign_over(&ws, "contacts.csv", "Call {{ name }}.", "");
-    assert_exit(&ws.run(&sim, &["run", &campaign]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", &campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let journal = sim.journal();
     assert_eq!(journal.len(), 2, "{journal:?}");
     let to_first = journal
@@ -328,11 +328,9 @@ fn an_ods_repeating_one_cell_a_billion_times_is_refused_quickly() {
         "c.yaml",
         "name: t\ncontacts: contacts.ods\nuser_requirement: Hello {{ name }}\n",
     );
-    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("more cells than stepcall reads"),
-        "{}",
-        text(&out.stderr)
-    );
+    ws.test()
+        .arg("validate")
+        .arg(&campaign)
+        .stderr_contains("more cells than stepcall reads")
+        .status(2);
 }

@@ -1,6 +1,6 @@
 //! A campaign edited between runs: refused once calls were made, unless the user accepts it.
 
-use crate::harness::{Sim, TEMPLATE, Workspace, assert_exit, bin, text};
+use crate::harness::{Sim, TEMPLATE, Workspace};
 
 #[test]
 fn a_changed_template_is_refused_after_calls_then_accepted_on_request() {
@@ -9,7 +9,12 @@ fn a_changed_template_is_refused_after_calls_then_accepted_on_request() {
     ws.contacts(3);
     let campaign = ws.campaign("");
     let campaign_arg = campaign.to_str().unwrap();
-    assert_exit(&ws.run(&sim, &["run", campaign_arg]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign_arg])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
 
     let edited = std::fs::read_to_string(&campaign)
         .unwrap()
@@ -19,9 +24,13 @@ fn a_changed_template_is_refused_after_calls_then_accepted_on_request() {
     csv.push_str("新客户,13912345678,12月9日\n");
     ws.write("contacts.csv", &csv);
 
-    let out = ws.run(&sim, &["run", campaign_arg]);
-    assert_exit(&out, 2);
-    let stderr = text(&out.stderr);
+    let out = ws
+        .test()
+        .against(&sim)
+        .args(["run", campaign_arg])
+        .stderr_contains("--accept-changes")
+        .status(2);
+    let stderr = out.stderr();
     assert!(
         stderr.contains("user_requirement was «Call {{ name }}"),
         "the message shows the old template: {stderr}"
@@ -30,10 +39,14 @@ fn a_changed_template_is_refused_after_calls_then_accepted_on_request() {
         stderr.contains("now «Hello {{ name }}"),
         "and the new one: {stderr}"
     );
-    assert!(stderr.contains("--accept-changes"), "{stderr}");
     assert_eq!(sim.journal().len(), 3, "nobody was dialled");
 
-    assert_exit(&ws.run(&sim, &["run", campaign_arg, "--accept-changes"]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign_arg, "--accept-changes"])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let journal = sim.journal();
     assert_eq!(journal.len(), 4, "only the new row is dialled");
     assert_eq!(
@@ -50,18 +63,22 @@ fn contacts_not_dialled_yet_get_the_new_template() {
     let campaign = ws.campaign("");
     let campaign_arg = campaign.to_str().unwrap();
     // A run that dials nobody (wrong key) still imports the contacts.
-    let out = bin()
-        .args(["run", campaign_arg, "--base-url", &sim.url])
-        .env("STEPONEAI_API_KEY", "aicall_wrong")
-        .env("HOME", ws.dir.path())
-        .output()
-        .unwrap();
-    assert_exit(&out, 77);
+    ws.test()
+        .against(&sim)
+        .key("aicall_wrong")
+        .args(["run", campaign_arg])
+        .stderr_contains("rejected the API key")
+        .status(77);
     let edited = std::fs::read_to_string(&campaign)
         .unwrap()
         .replace(TEMPLATE, "Fixed: {{ name }}");
     std::fs::write(&campaign, edited).unwrap();
-    assert_exit(&ws.run(&sim, &["run", campaign_arg]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign_arg])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let journal = sim.journal();
     assert_eq!(journal.len(), 2);
     assert!(
@@ -80,7 +97,12 @@ fn a_row_deleted_or_corrected_in_the_list_is_never_dialled() {
     let phones = ws.contacts(6);
     let campaign = ws.campaign("");
     let c = campaign.to_str().unwrap();
-    assert_exit(&ws.run(&sim, &["run", c, "--max-calls", "2"]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", c, "--max-calls", "2"])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
 
     // Row 5 deleted, row 6's number corrected, row 4's name edited.
     let csv = std::fs::read_to_string(ws.path("contacts.csv")).unwrap();
@@ -93,13 +115,12 @@ fn a_row_deleted_or_corrected_in_the_list_is_never_dialled() {
         })
         .collect();
     ws.write("contacts.csv", &(edited.join("\n") + "\n"));
-    let out = ws.run(&sim, &["run", c]);
-    assert_exit(&out, 0);
-    assert!(
-        text(&out.stderr).contains("no longer in"),
-        "{}",
-        text(&out.stderr)
-    );
+    ws.test()
+        .against(&sim)
+        .args(["run", c])
+        .stdout_any()
+        .stderr_contains("no longer in")
+        .status(0);
 
     let counts = sim.dial_counts();
     assert!(
@@ -121,8 +142,12 @@ fn a_row_deleted_or_corrected_in_the_list_is_never_dialled() {
         "an edited name is still the same person, dialled once"
     );
     assert!(counts.values().all(|&n| n == 1));
-    let status: serde_json::Value =
-        serde_json::from_slice(&ws.stepcall(&["status", c, "--json"]).stdout).unwrap();
+    let status = ws
+        .test()
+        .args(["status", c, "--json"])
+        .stdout_any()
+        .status(0)
+        .json();
     assert_eq!(status["counts"]["removed"], 3, "{status}");
     assert_eq!(status["complete"], true);
 }
@@ -135,7 +160,12 @@ fn a_row_that_comes_back_with_a_new_template_gets_the_new_words() {
     let campaign = ws.campaign("");
     let campaign_arg = campaign.to_str().unwrap();
     let full = std::fs::read_to_string(ws.path("contacts.csv")).unwrap();
-    assert_exit(&ws.run(&sim, &["run", campaign_arg, "--max-calls", "1"]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign_arg, "--max-calls", "1"])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     // The second contact leaves the list (it becomes `removed`)...
     let without: String = full
         .lines()
@@ -143,7 +173,12 @@ fn a_row_that_comes_back_with_a_new_template_gets_the_new_words() {
         .map(|l| format!("{l}\n"))
         .collect();
     ws.write("contacts.csv", &without);
-    assert_exit(&ws.run(&sim, &["run", campaign_arg]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign_arg])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     assert_eq!(sim.journal().len(), 1);
     // ...and comes back in the run that also changes the template.
     ws.write("contacts.csv", &full);
@@ -151,7 +186,12 @@ fn a_row_that_comes_back_with_a_new_template_gets_the_new_words() {
         .unwrap()
         .replace(TEMPLATE, "New words for {{ name }}");
     std::fs::write(&campaign, edited).unwrap();
-    assert_exit(&ws.run(&sim, &["run", campaign_arg, "--accept-changes"]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign_arg, "--accept-changes"])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let journal = sim.journal();
     assert_eq!(journal.len(), 2, "{journal:?}");
     assert_eq!(journal[1]["user_requirement"], "New words for 客户1");
@@ -164,18 +204,27 @@ fn an_unchanged_list_is_not_imported_again_and_an_edited_one_is() {
     ws.contacts(2);
     let campaign = ws.campaign("");
     let campaign_arg = campaign.to_str().unwrap();
-    assert_exit(&ws.run(&sim, &["run", campaign_arg]), 0);
-    let again = ws.run(&sim, &["-vv", "run", campaign_arg]);
-    assert_exit(&again, 0);
-    assert!(
-        text(&again.stderr).contains("unchanged since the last import"),
-        "{}",
-        text(&again.stderr)
-    );
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign_arg])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+    ws.test()
+        .against(&sim)
+        .args(["-vv", "run", campaign_arg])
+        .stdout_any()
+        .stderr_contains("unchanged since the last import")
+        .status(0);
     let mut csv = std::fs::read_to_string(ws.path("contacts.csv")).unwrap();
     csv.push_str("新客户,13912345678,12月9日\n");
     ws.write("contacts.csv", &csv);
-    assert_exit(&ws.run(&sim, &["run", campaign_arg]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign_arg])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let journal = sim.journal();
     assert_eq!(journal.len(), 3, "the new row is dialled: {journal:?}");
     assert_eq!(journal[2]["phone"], "13912345678");

@@ -1,6 +1,8 @@
 //! The smaller commands: the demo, one-off calls, and the guard rails around `run`.
 
-use crate::harness::{KEY, Sim, Workspace, assert_exit, bin, text};
+use std::os::unix::fs::PermissionsExt;
+
+use crate::harness::{KEY, Sim, Test, Workspace};
 
 #[test]
 fn the_shipped_demo_runs_against_the_built_in_simulator() {
@@ -20,62 +22,55 @@ fn the_shipped_demo_runs_against_the_built_in_simulator() {
         ),
     )
     .unwrap();
-    let out = ws.stepcall(&["run", campaign.to_str().unwrap(), "--simulate"]);
-    assert_exit(&out, 0);
-    assert!(
-        text(&out.stderr).contains("no real phone call is made"),
-        "{}",
-        text(&out.stderr)
-    );
-    let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains("simulated")
-            && stdout.contains("invalid 2")
-            && stdout.contains("duplicate 1"),
-        "{stdout}"
-    );
-    let status: serde_json::Value = serde_json::from_slice(
-        &ws.stepcall(&["status", campaign.to_str().unwrap(), "--json"])
-            .stdout,
-    )
-    .unwrap();
+    ws.test()
+        .arg("run")
+        .arg(&campaign)
+        .arg("--simulate")
+        .stdout_contains("simulated")
+        .stdout_contains("invalid 2")
+        .stdout_contains("duplicate 1")
+        .stderr_contains("no real phone call is made")
+        .status(0);
+    let status = ws
+        .test()
+        .arg("status")
+        .arg(&campaign)
+        .arg("--json")
+        .stdout_any()
+        .status(0)
+        .json();
     assert_eq!(status["complete"], true, "{status}");
 }
 
 #[test]
 fn a_live_run_never_reuses_a_simulated_database() {
-    let sim = Sim::start(&[]);
-    let ws = Workspace::new();
-    ws.contacts(2);
-    let campaign = ws.campaign("");
-    assert_exit(
-        &ws.stepcall(&["run", campaign.to_str().unwrap(), "--simulate"]),
-        0,
-    );
-    let out = ws.run(&sim, &["run", campaign.to_str().unwrap()]);
-    assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("simulated"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(sim.journal().is_empty());
+    let simulated = Test::new()
+        .contacts(2)
+        .campaign("")
+        .args(["run", "campaign.yaml", "--simulate"])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+    let live = simulated
+        .ws
+        .test()
+        .sim(&[])
+        .args(["run", "campaign.yaml"])
+        .stderr_contains("simulated")
+        .status(2);
+    assert!(live.sim().journal().is_empty());
 }
 
 #[test]
 fn run_without_a_key_says_where_keys_come_from() {
-    let ws = Workspace::new();
-    ws.contacts(2);
-    let campaign = ws.campaign("");
-    let out = ws.stepcall(&["run", campaign.to_str().unwrap()]);
-    assert_exit(&out, 78);
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("STEPONEAI_API_KEY")
-            && stderr.contains("secrets.json")
-            && stderr.contains("--simulate"),
-        "{stderr}"
-    );
+    Test::new()
+        .contacts(2)
+        .campaign("")
+        .args(["run", "campaign.yaml"])
+        .stderr_contains("STEPONEAI_API_KEY")
+        .stderr_contains("secrets.json")
+        .stderr_contains("--simulate")
+        .status(78);
 }
 
 #[test]
@@ -83,12 +78,18 @@ fn the_key_is_read_from_the_secrets_file() {
     let sim = Sim::start(&[]);
     let ws = Workspace::new();
     std::fs::create_dir_all(ws.path(".clawd")).unwrap();
-    ws.write(
+    let secrets = ws.write(
         ".clawd/secrets.json",
         &format!("{{\"steponeai_api_key\": \"{KEY}\"}}"),
     );
-    let out = ws.stepcall(&["call", "138 0013 8000", "Say hello", "--base-url", &sim.url]);
-    assert_exit(&out, 0);
+    // Private, as it should be: nothing is said about it (a file others can read draws a
+    // warning, see `secrets::a_secrets_file_readable_by_others_draws_a_warning`).
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The key comes from the file alone: `provider` would set it, so the URL is an argument.
+    ws.test()
+        .args(["call", "138 0013 8000", "Say hello", "--base-url", &sim.url])
+        .stdout_contains("call_id: ")
+        .status(0);
     assert_eq!(sim.journal()[0]["phone"], "13800138000");
 }
 
@@ -96,7 +97,9 @@ fn the_key_is_read_from_the_secrets_file() {
 fn call_wait_and_callinfo_report_a_clear_end_state() {
     let sim = Sim::start(&[]);
     let ws = Workspace::new();
-    let out = bin()
+    let out = ws
+        .test()
+        .against(&sim)
         .args([
             "call",
             "+86 138-0013-8000",
@@ -105,13 +108,10 @@ fn call_wait_and_callinfo_report_a_clear_end_state() {
             "--interval",
             "50ms",
         ])
-        .args(["--base-url", &sim.url])
-        .env("STEPONEAI_API_KEY", KEY)
-        .env("HOME", ws.dir.path())
-        .output()
-        .unwrap();
-    assert_exit(&out, 0);
-    let stdout = text(&out.stdout);
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+    let stdout = out.stdout();
     let call_id = stdout
         .lines()
         .next()
@@ -123,30 +123,31 @@ fn call_wait_and_callinfo_report_a_clear_end_state() {
     assert!(stdout.contains(&format!("call {call_id}: ")), "{stdout}");
 
     let info = |id: &str| {
-        bin()
-            .args([
-                "callinfo",
-                id,
-                "--retries",
-                "2",
-                "--interval",
-                "10ms",
-                "--base-url",
-                &sim.url,
-            ])
-            .env("STEPONEAI_API_KEY", KEY)
-            .env("HOME", ws.dir.path())
-            .output()
-            .unwrap()
+        ws.test()
+            .against(&sim)
+            .args(["callinfo", id, "--retries", "2", "--interval", "10ms"])
     };
-    let out = info(&call_id);
-    assert_exit(&out, 0);
-    assert!(text(&out.stdout).starts_with(&format!("call {call_id}: ")));
-    let out = info("no-such-call");
-    assert_exit(&out, 3);
-    assert!(
-        text(&out.stderr).contains("stepcall callinfo no-such-call"),
-        "{}",
-        text(&out.stderr)
-    );
+    let out = info(&call_id).stdout_any().status(0);
+    assert!(out.stdout().starts_with(&format!("call {call_id}: ")));
+    info("no-such-call")
+        .stderr_contains("stepcall callinfo no-such-call")
+        .status(3);
+}
+
+/// The harness itself: an output the test declared nothing about must be empty.
+#[test]
+#[should_panic(expected = "stdout was declared empty")]
+fn output_a_test_did_not_declare_fails_it() {
+    Test::new().arg("--version").status(0);
+}
+
+#[test]
+fn declared_output_is_checked_exactly_or_in_part() {
+    let version = format!("stepcall {}\n", env!("CARGO_PKG_VERSION"));
+    Test::new().arg("--version").stdout(&version).status(0);
+    Test::new()
+        .arg("--version")
+        .stdout_contains("stepcall")
+        .stdout_contains(env!("CARGO_PKG_VERSION"))
+        .status(0);
 }

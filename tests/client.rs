@@ -14,7 +14,7 @@ use stepcall::Error;
 use stepcall::{Client, Dial};
 use stepcall::{INITIATE_PATH, InitiateRequest};
 
-use crate::harness::{Workspace, assert_exit, text};
+use crate::harness::Workspace;
 
 /// Serves `status`, `headers` and `body` for every initiate_call; returns the base URL.
 async fn serve(
@@ -46,6 +46,10 @@ fn request() -> InitiateRequest {
     }
 }
 
+/// A request timeout that bounds hangs only: an answer on loopback that a loaded machine held
+/// back this long would be read as a timeout, not as the answer under test.
+const GENEROUS: Duration = Duration::from_secs(60);
+
 async fn dial(url: &str, timeout: Duration) -> Dial {
     Client::new(url, ApiKey::new("aicall_k3y_for_tests"), timeout)
         .initiate(&request(), "idem")
@@ -55,7 +59,7 @@ async fn dial(url: &str, timeout: Duration) -> Dial {
 async fn answer(status: u16, body: serde_json::Value) -> Dial {
     dial(
         &serve(status, &[], body.to_string(), Duration::ZERO).await,
-        Duration::from_secs(5),
+        GENEROUS,
     )
     .await
 }
@@ -154,7 +158,7 @@ async fn only_a_429_or_no_connection_may_be_retried() {
         Duration::ZERO,
     )
     .await;
-    match dial(&url, Duration::from_secs(5)).await {
+    match dial(&url, GENEROUS).await {
         Dial::NotSent { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(2))),
         other => panic!("429 read as {other:?}"),
     }
@@ -162,10 +166,7 @@ async fn only_a_429_or_no_connection_may_be_retried() {
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     assert!(
-        matches!(
-            dial(&url, Duration::from_secs(5)).await,
-            Dial::NotSent { .. }
-        ),
+        matches!(dial(&url, GENEROUS).await, Dial::NotSent { .. }),
         "connection refused"
     );
 }
@@ -208,7 +209,7 @@ async fn anything_that_may_have_reached_the_provider_is_uncertain() {
     ];
     for (status, body) in cases {
         let url = serve(status, &[], body.clone(), Duration::ZERO).await;
-        let got = dial(&url, Duration::from_secs(5)).await;
+        let got = dial(&url, GENEROUS).await;
         assert!(
             matches!(got, Dial::Uncertain { .. }),
             "HTTP {status} {:.40} read as {got:?}",
@@ -316,7 +317,7 @@ async fn refusals_are_rejected_and_account_problems_are_fatal() {
 async fn a_key_echoed_by_the_provider_is_blanked_before_anyone_sees_it() {
     let body = json!({"success": false, "message": "unknown key aicall_k3y_for_tests"}).to_string();
     let url = serve(401, &[], body, Duration::ZERO).await;
-    match dial(&url, Duration::from_secs(5)).await {
+    match dial(&url, GENEROUS).await {
         Dial::Fatal {
             error: error @ Error::AuthRejected { .. },
             answer,
@@ -337,7 +338,7 @@ async fn a_key_echoed_by_the_provider_is_blanked_before_anyone_sees_it() {
         .to_string(),
     ] {
         let url = serve(401, &[], body.clone(), Duration::ZERO).await;
-        match dial(&url, Duration::from_secs(5)).await {
+        match dial(&url, GENEROUS).await {
             Dial::Fatal { error, answer } => {
                 let stored = answer.unwrap().body;
                 let decoded = serde_json::from_str::<serde_json::Value>(&stored).unwrap();
@@ -419,15 +420,17 @@ async fn fatal_answers_stop_the_run_and_the_next_run_resumes() {
         let ws = Workspace::new();
         let phones = ws.contacts(30);
         let campaign = ws.campaign("");
-        let run = crate::harness::runner(&provider.url, ws.dir.path(), &campaign, "k");
+        let run = crate::harness::runner(&ws, &provider.url, &campaign, "k");
         let first = run.clone();
-        let out = tokio::task::spawn_blocking(first).await.unwrap();
-        assert_exit(&out, code);
-        let stderr = text(&out.stderr);
-        assert!(
-            stderr.contains(says) && stderr.contains("run the same command again"),
-            "HTTP {status}: {stderr}"
-        );
+        tokio::task::spawn_blocking(move || {
+            first()
+                .stdout_any()
+                .stderr_contains(says)
+                .stderr_contains("run the same command again")
+                .status(code)
+        })
+        .await
+        .unwrap();
         let requests = provider.requests.load(Ordering::SeqCst);
         assert!(
             requests <= 3 + 4,
@@ -441,8 +444,9 @@ async fn fatal_answers_stop_the_run_and_the_next_run_resumes() {
         );
 
         provider.fixed.store(true, Ordering::SeqCst);
-        let out = tokio::task::spawn_blocking(run).await.unwrap();
-        assert_exit(&out, 0);
+        tokio::task::spawn_blocking(move || run().stdout_any().stderr_any().status(0))
+            .await
+            .unwrap();
         let mut accepted = provider.accepted.lock().unwrap().clone();
         accepted.sort();
         let mut expected = phones.clone();

@@ -3,13 +3,16 @@
 
 use std::collections::HashMap;
 
-use crate::harness::{KEY, Sim, Workspace, assert_exit, text};
+use crate::harness::{KEY, Sim, Workspace, text};
 
 /// phone → requirement, parsed from `preview` output.
 fn previews(ws: &Workspace, campaign: &str, n: usize) -> HashMap<String, String> {
-    let out = ws.stepcall(&["preview", campaign, "-n", &n.to_string()]);
-    assert_exit(&out, 0);
-    let stdout = text(&out.stdout);
+    let stdout = ws
+        .test()
+        .args(["preview", campaign, "-n", &n.to_string()])
+        .stdout_any()
+        .status(0)
+        .stdout();
     let mut map = HashMap::new();
     for block in stdout.split("── row ").skip(1) {
         let (head, body) = block.split_once('\n').unwrap();
@@ -32,8 +35,12 @@ fn every_valid_contact_is_dialled_once_with_the_previewed_words() {
     let campaign = ws.campaign("");
     let campaign = campaign.to_str().unwrap();
 
-    let out = ws.run(&sim, &["run", campaign]);
-    assert_exit(&out, 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
 
     let journal = sim.journal();
     let counts = sim.dial_counts();
@@ -108,8 +115,18 @@ fn a_second_run_dials_nobody_and_new_rows_are_imported() {
     ws.contacts(5);
     let campaign = ws.campaign("");
     let campaign = campaign.to_str().unwrap();
-    assert_exit(&ws.run(&sim, &["run", campaign]), 0);
-    assert_exit(&ws.run(&sim, &["run", campaign]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     assert_eq!(
         sim.journal().len(),
         5,
@@ -119,7 +136,12 @@ fn a_second_run_dials_nobody_and_new_rows_are_imported() {
     let mut csv = std::fs::read_to_string(ws.path("contacts.csv")).unwrap();
     csv.push_str("新客户,13912345678,12月9日\n");
     ws.write("contacts.csv", &csv);
-    assert_exit(&ws.run(&sim, &["run", campaign]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let counts = sim.dial_counts();
     assert_eq!(sim.journal().len(), 6);
     assert_eq!(counts["13912345678"], 1, "the appended row is dialled");
@@ -132,8 +154,14 @@ fn the_database_is_private_and_never_holds_the_key() {
     let ws = Workspace::new();
     ws.contacts(3);
     let campaign = ws.campaign("");
-    let out = ws.run(&sim, &["run", campaign.to_str().unwrap(), "-v"]);
-    assert_exit(&out, 0);
+    let out = ws
+        .test()
+        .against(&sim)
+        .args(["run", campaign.to_str().unwrap(), "-v"])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+
     let db = ws.path("campaign.db");
     assert_eq!(
         std::fs::metadata(&db).unwrap().permissions().mode() & 0o777,
@@ -161,16 +189,26 @@ fn status_json_counts_every_state() {
     ws.contacts(4);
     let campaign = ws.campaign("");
     let campaign = campaign.to_str().unwrap();
-    let before: serde_json::Value =
-        serde_json::from_slice(&ws.stepcall(&["status", campaign, "--json"]).stdout).unwrap();
+    let status = || {
+        ws.test()
+            .args(["status", campaign, "--json"])
+            .stdout_any()
+            .status(0)
+            .json()
+    };
+    let before = status();
     assert_eq!(before["started"], false);
     assert!(
         !ws.path("campaign.db").exists(),
         "status does not create a database"
     );
-    assert_exit(&ws.run(&sim, &["run", campaign]), 0);
-    let after: serde_json::Value =
-        serde_json::from_slice(&ws.stepcall(&["status", campaign, "--json"]).stdout).unwrap();
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+    let after = status();
     assert_eq!(after["total"], 6);
     assert_eq!(after["counts"]["invalid"], 1);
     assert_eq!(after["counts"]["duplicate"], 1);

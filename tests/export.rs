@@ -1,6 +1,6 @@
 //! Exports people act on: safe to open in Excel, filterable, and complete as JSON lines.
 
-use crate::harness::{Sim, Workspace, assert_exit, json_lines, text};
+use crate::harness::{Sim, Workspace, json_lines, text};
 
 fn campaign_with_a_hostile_name(ws: &Workspace) -> String {
     ws.write(
@@ -15,14 +15,27 @@ fn csv_cells_are_never_formulas_and_excel_gets_a_bom_and_text_numbers() {
     let sim = Sim::start(&[]);
     let ws = Workspace::new();
     let c = campaign_with_a_hostile_name(&ws);
-    assert_exit(&ws.run(&sim, &["run", &c]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", &c])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
 
-    let plain = text(&ws.stepcall(&["export", &c]).stdout);
+    let plain = ws
+        .test()
+        .args(["export", &c])
+        .stdout_any()
+        .status(0)
+        .stdout();
     assert!(plain.contains("'=HYPERLINK"), "{plain}");
     assert!(!plain.contains(",=HYPERLINK") && !plain.starts_with("=HYPERLINK"));
 
-    let out = ws.stepcall(&["export", &c, "--excel"]);
-    assert_exit(&out, 0);
+    let out = ws
+        .test()
+        .args(["export", &c, "--excel"])
+        .stdout_any()
+        .status(0);
     assert!(
         out.stdout.starts_with(&[0xef, 0xbb, 0xbf]),
         "a BOM for Excel"
@@ -39,11 +52,22 @@ fn jsonl_has_every_attempt_and_filters_work() {
     let sim = Sim::start(&[]);
     let ws = Workspace::new();
     let c = campaign_with_a_hostile_name(&ws);
-    assert_exit(&ws.run(&sim, &["run", &c]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", &c])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
 
-    let out = ws.stepcall(&["export", &c, "--format", "jsonl"]);
-    assert_exit(&out, 0);
-    let lines = json_lines(&text(&out.stdout));
+    let export = |args: &[&str]| {
+        ws.test()
+            .args(["export", &c])
+            .args(args)
+            .stdout_any()
+            .status(0)
+            .stdout()
+    };
+    let lines = json_lines(&export(&["--format", "jsonl"]));
     assert_eq!(lines.len(), 3);
     for line in &lines {
         assert_eq!(
@@ -57,12 +81,14 @@ fn jsonl_has_every_attempt_and_filters_work() {
         .filter(|l| l["call_state"] == "answered")
         .count();
 
-    let only = ws.stepcall(&["export", &c, "--format", "jsonl", "--only", "answered"]);
-    assert_eq!(text(&only.stdout).lines().count(), answered);
-    let later = ws.stepcall(&["export", &c, "--since", "2099-01-01"]);
-    assert_eq!(text(&later.stdout).lines().count(), 1, "only the header");
-    let bad = ws.stepcall(&["export", &c, "--only", "ringing"]);
-    assert_exit(&bad, 2);
+    let only = export(&["--format", "jsonl", "--only", "answered"]);
+    assert_eq!(only.lines().count(), answered);
+    let later = export(&["--since", "2099-01-01"]);
+    assert_eq!(later.lines().count(), 1, "only the header");
+    ws.test()
+        .args(["export", &c, "--only", "ringing"])
+        .stderr_contains("ringing")
+        .status(2);
 }
 
 #[test]
@@ -72,7 +98,12 @@ fn outcome_tags_come_from_what_people_said_and_opt_outs_are_suppressed() {
     let phones = ws.contacts(3);
     let campaign = ws.campaign("outcomes:\n  confirmed: { user_says_any: [\"好的\", \"yes\"] }\n  reschedule: { user_says_any: [\"改时间\"] }\n");
     let c = campaign.to_str().unwrap();
-    assert_exit(&ws.run(&sim, &["run", c]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", c])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let export = ws.export(&campaign);
     let called: Vec<_> = export
         .iter()
@@ -90,13 +121,10 @@ fn outcome_tags_come_from_what_people_said_and_opt_outs_are_suppressed() {
         "opt_out: { user_says_any: [\"GOT IT\"] }",
     );
     std::fs::write(&campaign, edited).unwrap();
-    let out = ws.stepcall(&["retag", c]);
-    assert_exit(&out, 0);
-    assert!(
-        text(&out.stdout).starts_with("3 calls got new tags"),
-        "{}",
-        text(&out.stdout)
-    );
+    ws.test()
+        .args(["retag", c])
+        .stdout(&format!("3 calls got new tags under the rules of {c}\n"))
+        .status(0);
     let export = ws.export(&campaign);
     assert!(
         export
@@ -104,12 +132,11 @@ fn outcome_tags_come_from_what_people_said_and_opt_outs_are_suppressed() {
             .filter(|r| r["call_state"] == "answered")
             .all(|r| r["call_tags"] == "confirmed,opt_out")
     );
-    let out = ws.stepcall(&["suppress", c, &phones[0]]);
-    assert!(
-        text(&out.stdout).starts_with("0 numbers added"),
-        "already suppressed by the tag: {}",
-        text(&out.stdout)
-    );
+    // Already suppressed by the tag.
+    ws.test()
+        .args(["suppress", c, &phones[0]])
+        .stdout("0 numbers added to the do-not-call list of `test-campaign` (1 already on it)\n")
+        .status(0);
 }
 
 #[test]
@@ -121,10 +148,19 @@ fn the_export_names_the_number_dialled_right_after_the_lists_columns() {
         "name,phone,date\n王芳,+86 138-0013-0000,12月1日\n张伟,0138-0013-0001,12月2日\n坏号码,12345,12月3日\n",
     );
     let c = ws.campaign("");
-    assert_exit(&ws.run(&sim, &["run", c.to_str().unwrap()]), 0);
-    let out = ws.stepcall(&["export", c.to_str().unwrap()]);
-    assert_exit(&out, 0);
-    let csv = text(&out.stdout);
+    ws.test()
+        .against(&sim)
+        .args(["run", c.to_str().unwrap()])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+    let csv = ws
+        .test()
+        .arg("export")
+        .arg(&c)
+        .stdout_any()
+        .status(0)
+        .stdout();
     let mut lines = csv.lines();
     assert!(
         lines

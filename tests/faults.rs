@@ -1,6 +1,6 @@
 //! The provider misbehaving: rate limits and a wrong key.
 
-use crate::harness::{KEY, Sim, Workspace, assert_exit, bin, text};
+use crate::harness::{Sim, Workspace};
 
 #[test]
 fn a_429_storm_with_retry_after_loses_and_duplicates_nothing() {
@@ -9,8 +9,13 @@ fn a_429_storm_with_retry_after_loses_and_duplicates_nothing() {
     let phones = ws.contacts(30);
     let campaign = ws.campaign("");
     let campaign = campaign.to_str().unwrap();
-    let out = ws.run(&sim, &["run", campaign]);
-    assert_exit(&out, 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+
     let counts = sim.dial_counts();
     assert!(
         phones.iter().all(|p| counts.get(p) == Some(&1)),
@@ -54,35 +59,39 @@ fn a_wrong_key_stops_the_run_with_a_clear_message_and_dials_nobody() {
     ws.contacts(10);
     let campaign = ws.campaign("");
     let campaign = campaign.to_str().unwrap();
-    let out = bin()
-        .args(["run", campaign, "--base-url", &sim.url])
-        .env("STEPONEAI_API_KEY", "aicall_wrong_key")
-        .env("HOME", ws.dir.path())
-        .output()
-        .unwrap();
-    assert_exit(&out, 77);
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("rejected the API key"), "{stderr}");
+    let out = ws
+        .test()
+        .against(&sim)
+        .key("aicall_wrong_key")
+        .args(["run", campaign])
+        .stderr_contains("rejected the API key")
+        // The message says how to fix it.
+        .stderr_contains("STEPONEAI_API_KEY")
+        .status(77);
     assert!(
-        stderr.contains("STEPONEAI_API_KEY"),
-        "the message says how to fix it: {stderr}"
-    );
-    assert!(
-        !stderr.contains("aicall_wrong_key"),
+        !out.stderr().contains("aicall_wrong_key"),
         "the key is never printed"
     );
     assert!(sim.journal().is_empty());
-    let status: serde_json::Value =
-        serde_json::from_slice(&ws.stepcall(&["status", campaign, "--json"]).stdout).unwrap();
+    let status = ws
+        .test()
+        .args(["status", campaign, "--json"])
+        .stdout_any()
+        .status(0)
+        .json();
     assert_eq!(
         status["counts"]["pending"], 10,
         "nobody is marked dialled: {status}"
     );
 
     // With the right key the same command resumes normally.
-    assert_exit(&ws.run(&sim, &["run", campaign]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     assert_eq!(sim.journal().len(), 10);
-    let _ = KEY;
 }
 
 #[test]
@@ -92,8 +101,18 @@ fn dropped_answers_make_contacts_uncertain_and_never_redialled() {
     ws.contacts(20);
     let campaign = ws.campaign("");
     let campaign = campaign.to_str().unwrap();
-    assert_exit(&ws.run(&sim, &["run", campaign]), 0);
-    assert_exit(&ws.run(&sim, &["run", campaign]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let counts = sim.dial_counts();
     assert_eq!(counts.len(), 20);
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
@@ -111,12 +130,11 @@ fn dropped_answers_make_contacts_uncertain_and_never_redialled() {
     );
 
     // Only on request, with a warning, are they dialled again.
-    let out = ws.run(&sim, &["run", campaign, "--redial-uncertain"]);
-    assert_exit(&out, 0);
-    assert!(
-        text(&out.stderr).contains("may have been rung"),
-        "{}",
-        text(&out.stderr)
-    );
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign, "--redial-uncertain"])
+        .stdout_any()
+        .stderr_contains("may have been rung")
+        .status(0);
     assert_eq!(sim.journal().len(), 20 + uncertain);
 }

@@ -1,19 +1,36 @@
 //! A small harness: a temp workspace with a campaign and a contact list, a simulator process
-//! with a journal, and helpers to run the binary and read what it left behind.
+//! with a journal, helpers to read what a run left behind, and `Test` (in `builder`), the one
+//! way a test runs stepcall.
+
+// A path relative to this file, so that the benchmark, which includes this file by its path,
+// finds it too.
+#[path = "harness/builder.rs"]
+mod builder;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+// The benchmark includes this file and uses none of them.
+#[allow(unused_imports)]
+pub use builder::{Ran, Running, Test, WATCHDOG};
 
 pub const KEY: &str = "aicall_test_key_0123456789";
 
-pub fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepcall"));
+/// `cmd` without the variables of the user's environment that would change what stepcall does.
+fn clean(mut cmd: Command) -> Command {
     cmd.env_remove("STEPONEAI_BASE_URL")
         .env_remove("STEPONEAI_API_KEY")
+        .env_remove("STEPCALL_NOW")
         .env_remove("RUST_LOG");
     cmd
+}
+
+/// The stepcall binary, with `clean`'s environment: the simulator's, and the benchmark's.
+pub fn bin() -> Command {
+    clean(Command::new(env!("CARGO_BIN_EXE_stepcall")))
 }
 
 /// A simulator process on a free loopback port, killed when dropped.
@@ -78,19 +95,29 @@ impl Sim {
         json_lines(&std::fs::read_to_string(&self.faults).unwrap_or_default())
     }
 
-    /// When each accepted call arrived at the simulator, in seconds after the first, sorted.
-    pub fn arrivals(&self) -> Vec<f64> {
-        let mut times: Vec<f64> = self
+    /// When each accepted call arrived at the simulator, sorted. The simulator stamps a call
+    /// with the machine's real-time clock (it runs without `STEPCALL_NOW`, see `clean`) as its
+    /// handler starts, so each time is no earlier than the moment the call was sent, and can be
+    /// compared with a `SystemTime` the test reads.
+    pub fn received_at(&self) -> Vec<jiff::Timestamp> {
+        let mut times: Vec<jiff::Timestamp> = self
             .journal()
             .iter()
-            .map(|e| {
-                let at: jiff::Timestamp = e["received_at"].as_str().unwrap().parse().unwrap();
-                at.as_nanosecond() as f64 / 1e9
-            })
+            .map(|e| e["received_at"].as_str().unwrap().parse().unwrap())
             .collect();
-        times.sort_by(f64::total_cmp);
-        let first = times.first().copied().unwrap_or(0.0);
-        times.iter().map(|t| t - first).collect()
+        times.sort();
+        times
+    }
+
+    /// `received_at`, in seconds after the first (the benchmark's measure of pace).
+    #[allow(dead_code)]
+    pub fn arrivals(&self) -> Vec<f64> {
+        let times = self.received_at();
+        let first = times.first().map_or(0, |t| t.as_nanosecond());
+        times
+            .iter()
+            .map(|t| (t.as_nanosecond() - first) as f64 / 1e9)
+            .collect()
     }
 
     /// phone → how many times it was dialled.
@@ -112,18 +139,29 @@ impl Drop for Sim {
     }
 }
 
-/// A campaign in a temp folder.
+/// A campaign in a temp folder, shared by its clones (a `Test` holds one).
+#[derive(Clone)]
 pub struct Workspace {
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
 }
+
+/// The `api:` and `limits:` of `Workspace::campaign`. The request timeout bounds hangs only: a
+/// call on loopback that a loaded machine held this long would be uncertain, not answered.
+pub const API: &str = "{ timeout: 60s, poll_interval: 50ms }";
+pub const LIMITS: &str = "{ calls_per_second: 200, concurrency: 4 }";
 
 pub const TEMPLATE: &str = "Call {{ name }} to confirm the visit on {{ date }}.";
 
 impl Workspace {
     pub fn new() -> Workspace {
         Workspace {
-            dir: tempfile::tempdir().unwrap(),
+            dir: Arc::new(tempfile::tempdir().unwrap()),
         }
+    }
+
+    /// A stepcall command in this workspace.
+    pub fn test(&self) -> Test {
+        Test::within(self)
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -138,11 +176,7 @@ impl Workspace {
 
     /// A campaign over `contacts.csv` with fast timings and `extra` YAML lines.
     pub fn campaign(&self, extra: &str) -> PathBuf {
-        self.campaign_with(
-            "{ timeout: 5s, poll_interval: 50ms }",
-            "{ calls_per_second: 200, concurrency: 4 }",
-            extra,
-        )
+        self.campaign_with(API, LIMITS, extra)
     }
 
     /// A campaign with its own `api:` and `limits:` blocks. Calls are allowed at any hour
@@ -175,52 +209,14 @@ impl Workspace {
         phones
     }
 
-    /// `stepcall args…` with the test key, against `sim`, started and left running, its
-    /// output piped.
-    pub fn spawn(&self, sim: &Sim, args: &[&str]) -> Child {
-        self.against(sim, args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    /// `stepcall args…` with the test key, against `sim`.
-    pub fn against(&self, sim: &Sim, args: &[&str]) -> Command {
-        let mut cmd = bin();
-        cmd.args(args)
-            .arg("--base-url")
-            .arg(&sim.url)
-            .env("STEPONEAI_API_KEY", KEY)
-            .env("HOME", self.dir.path());
-        cmd
-    }
-
-    /// Runs `stepcall args…` with the test key, against `sim`.
-    pub fn run(&self, sim: &Sim, args: &[&str]) -> Output {
-        self.against(sim, args).output().unwrap()
-    }
-
-    /// Like `run`, with stepcall's clock starting at `now` (RFC 3339).
-    pub fn run_at(&self, sim: &Sim, now: &str, args: &[&str]) -> Output {
-        self.against(sim, args)
-            .env("STEPCALL_NOW", now)
-            .output()
-            .unwrap()
-    }
-
-    pub fn stepcall(&self, args: &[&str]) -> Output {
-        bin()
-            .args(args)
-            .env("HOME", self.dir.path())
-            .output()
-            .unwrap()
-    }
-
     /// The export as one map per contact.
     pub fn export(&self, campaign: &Path) -> Vec<HashMap<String, String>> {
-        let out = self.stepcall(&["export", campaign.to_str().unwrap()]);
-        assert!(out.status.success(), "export failed: {}", text(&out.stderr));
+        let out = self
+            .test()
+            .arg("export")
+            .arg(campaign)
+            .stdout_any()
+            .status(0);
         let mut reader = csv::Reader::from_reader(&out.stdout[..]);
         let headers = reader.headers().unwrap().clone();
         reader
@@ -236,28 +232,21 @@ impl Workspace {
     }
 }
 
-/// A `stepcall run <campaign>` against the provider at `url`, as a closure that can be handed
-/// to another thread and called again (each call one run, the way cron fires).
+/// `stepcall run <campaign>` in `ws` against the provider at `url` with `key`, as a closure that
+/// can be handed to another thread and called again (each call one run, the way cron fires).
 pub fn runner(
+    ws: &Workspace,
     url: &str,
-    home: &Path,
     campaign: &Path,
     key: &str,
-) -> impl Fn() -> Output + Clone + Send + 'static {
-    let (url, home, campaign, key) = (
+) -> impl Fn() -> Test + Clone + Send + 'static {
+    let (ws, url, campaign, key) = (
+        ws.clone(),
         url.to_string(),
-        home.to_path_buf(),
         campaign.to_path_buf(),
         key.to_string(),
     );
-    move || {
-        bin()
-            .args(["run", campaign.to_str().unwrap(), "--base-url", &url])
-            .env("STEPONEAI_API_KEY", &key)
-            .env("HOME", &home)
-            .output()
-            .unwrap()
-    }
+    move || ws.test().provider(&url).key(&key).arg("run").arg(&campaign)
 }
 
 /// Serves `app` on a free loopback port, in the current runtime; returns its base URL.
@@ -311,17 +300,6 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-pub fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "exit code\nstdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// A minimal .xlsx with one sheet of `cells` (the `<row>` elements of its `sheetData`).

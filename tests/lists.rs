@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::harness::{Workspace, assert_exit, text};
+use crate::harness::Workspace;
 
 /// Chinese headers and messy numbers; the expected normalised number, or None when the row
 /// must be refused.
@@ -39,9 +39,11 @@ fn campaign(ws: &Workspace, contacts: &str, extra: &str) -> String {
 
 /// The numbers `preview` would dial, in order.
 fn dialled(ws: &Workspace, campaign: &str) -> Vec<String> {
-    let out = ws.stepcall(&["preview", campaign, "-n", "20"]);
-    assert_exit(&out, 0);
-    text(&out.stdout)
+    ws.test()
+        .args(["preview", campaign, "-n", "20"])
+        .stdout_any()
+        .status(0)
+        .stdout()
         .lines()
         .filter_map(|l| l.strip_prefix("── row "))
         .map(|l| {
@@ -62,9 +64,12 @@ fn expected() -> Vec<String> {
 
 fn check(ws: &Workspace, campaign: &str, encoding: &str) {
     assert_eq!(dialled(ws, campaign), expected(), "{encoding}");
-    let out = ws.stepcall(&["validate", campaign]);
-    assert_exit(&out, 4);
-    let stdout = text(&out.stdout);
+    let stdout = ws
+        .test()
+        .args(["validate", campaign])
+        .stdout_any()
+        .status(4)
+        .stdout();
     assert!(
         stdout.contains(encoding),
         "says how the list was read ({encoding}): {stdout}"
@@ -78,7 +83,12 @@ fn check(ws: &Workspace, campaign: &str, encoding: &str) {
         stdout.contains("row 7, column 手机号: ") && stdout.contains("several numbers"),
         "{stdout}"
     );
-    let preview = text(&ws.stepcall(&["preview", campaign, "-n", "1"]).stdout);
+    let preview = ws
+        .test()
+        .args(["preview", campaign, "-n", "1"])
+        .stdout_any()
+        .status(0)
+        .stdout();
     assert!(
         preview.contains("请提醒王芳12月3日来复诊"),
         "Chinese headers reach the template: {preview}"
@@ -175,13 +185,10 @@ fn an_xlsx_workbook_read_directly_with_numbers_as_typed() {
         "Excel workbook, sheet `客户`",
     );
     let missing = campaign(&ws, "contacts.xlsx", "sheet: Sheet9\n");
-    let out = ws.stepcall(&["validate", &missing]);
-    assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("no sheet `Sheet9` (sheets: 客户)"),
-        "{}",
-        text(&out.stderr)
-    );
+    ws.test()
+        .args(["validate", &missing])
+        .stderr_contains("no sheet `Sheet9` (sheets: 客户)")
+        .status(2);
 }
 
 #[test]
@@ -206,8 +213,10 @@ fn invalid_rows_go_back_in_the_lists_own_encoding_with_a_reason() {
     std::fs::write(ws.path("gbk.csv"), &bytes).unwrap();
     let c = campaign(&ws, "gbk.csv", "");
     let bad = ws.path("bad.csv");
-    let out = ws.stepcall(&["validate", &c, "--invalid-out", bad.to_str().unwrap()]);
-    assert_exit(&out, 4);
+    ws.test()
+        .args(["validate", &c, "--invalid-out", bad.to_str().unwrap()])
+        .stdout_any()
+        .status(4);
     let written = std::fs::read(&bad).unwrap();
     let (decoded, _, had_errors) = encoding_rs::GBK.decode(&written);
     assert!(

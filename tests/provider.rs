@@ -13,18 +13,15 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::harness::{
-    KEY, Sim, Workspace, assert_exit, assert_nobody_twice_and_call_ids_kept, by_phone, json_lines,
-    text,
+    API, KEY, Sim, Workspace, assert_nobody_twice_and_call_ids_kept, by_phone, json_lines,
 };
 
 fn status_json(ws: &Workspace) -> Value {
-    let out = ws.stepcall(&[
-        "status",
-        ws.path("campaign.yaml").to_str().unwrap(),
-        "--json",
-    ]);
-    assert_exit(&out, 0);
-    serde_json::from_slice(&out.stdout).unwrap()
+    ws.test()
+        .args(["status", "campaign.yaml", "--json"])
+        .stdout_any()
+        .status(0)
+        .json()
 }
 
 /// A 429 or a `success: false` that carries a call id placed the call: it is kept and the
@@ -47,7 +44,12 @@ fn a_call_id_in_any_answer_is_kept_and_that_contact_never_sent_again() {
     let campaign = campaign.to_str().unwrap();
     for _ in 0..2 {
         // The second run is cron firing again: it must ring nobody.
-        assert_exit(&ws.run(&sim, &["run", campaign]), 0);
+        ws.test()
+            .against(&sim)
+            .args(["run", campaign])
+            .stdout_any()
+            .stderr_any()
+            .status(0);
     }
     assert_eq!(sim.journal().len(), phones.len(), "one call per number");
     let export = ws.export(campaign.as_ref());
@@ -94,7 +96,12 @@ fn every_call_id_of_one_request_is_kept_polled_and_reported() {
     let phones = ws.contacts(20);
     let campaign = ws.campaign("");
     let campaign = campaign.to_str().unwrap();
-    assert_exit(&ws.run(&sim, &["run", campaign]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let twice: Vec<String> = sim
         .dial_counts()
         .into_iter()
@@ -104,9 +111,12 @@ fn every_call_id_of_one_request_is_kept_polled_and_reported() {
     assert!(!twice.is_empty(), "the simulator placed some calls twice");
     assert!(sim.dial_counts().values().all(|&n| n <= 2));
 
-    let out = ws.stepcall(&["export", campaign, "--format", "jsonl"]);
-    assert_exit(&out, 0);
-    let lines = json_lines(&text(&out.stdout));
+    let out = ws
+        .test()
+        .args(["export", campaign, "--format", "jsonl"])
+        .stdout_any()
+        .status(0);
+    let lines = json_lines(&out.stdout());
     for entry in sim.journal() {
         let phone = entry["phone"].as_str().unwrap();
         let line = lines
@@ -146,13 +156,14 @@ fn a_record_about_another_call_is_never_applied() {
     let ws = Workspace::new();
     ws.contacts(12);
     let campaign = ws.campaign("outcomes: { confirmed: { user_says_any: [\"知道了\"] } }\n");
-    let out = ws.run(&sim, &["run", campaign.to_str().unwrap()]);
-    assert_exit(&out, 0);
-    assert!(
-        text(&out.stderr).contains("was not applied"),
-        "a warning says so: {}",
-        text(&out.stderr)
-    );
+    // A warning says so.
+    ws.test()
+        .against(&sim)
+        .arg("run")
+        .arg(&campaign)
+        .stdout_any()
+        .stderr_contains("was not applied")
+        .status(0);
     let export = ws.export(&campaign);
     assert_nobody_twice_and_call_ids_kept(&sim, &export);
     for row in export.iter().filter(|r| r["call_state"] == "answered") {
@@ -182,13 +193,20 @@ fn carriers_final_words_end_the_call_and_status_map_has_the_last_word() {
     let sim = Sim::start(&["--carrier-statuses", "--seed", "2"]);
     let ws = Workspace::new();
     ws.contacts(30);
-    // A short horizon: a word read as "not finished" would leave its contact `dialed`.
+    // A horizon: a word read as "not finished" would leave its contact `dialed` once it is
+    // over. A minute, so that no load can hold a finished call's record back that long, and a
+    // wrong reading still fails within a minute.
     let campaign = ws.campaign_with(
-        "{ timeout: 5s, poll_interval: 50ms, poll_horizon: 3s }",
+        "{ timeout: 60s, poll_interval: 50ms, poll_horizon: 60s }",
         "{ calls_per_second: 200, concurrency: 4 }",
         "status_map: { 关机: no_answer }\n",
     );
-    assert_exit(&ws.run(&sim, &["run", campaign.to_str().unwrap()]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign.to_str().unwrap()])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let export = ws.export(&campaign);
     let expected: HashMap<&str, &str> = [
         ("关机", "no_answer"),
@@ -229,9 +247,15 @@ fn a_throttled_number_waits_alone_and_the_others_dial_on() {
     let campaign = ws.campaign("");
     let campaign = campaign.to_str().unwrap();
     let now = "2026-12-01T10:00:00+08:00";
-    let out = ws.run_at(&sim, now, &["run", campaign, "--json"]);
-    assert_exit(&out, 0);
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = ws
+        .test()
+        .against(&sim)
+        .now(now)
+        .args(["run", campaign, "--json"])
+        .stdout_any()
+        .stderr_any()
+        .status(0)
+        .json();
     assert_eq!(summary["held_back"], 1, "{summary}");
     assert_eq!(summary["complete"], false);
     let next = summary["next_due"].as_str().unwrap();
@@ -249,10 +273,13 @@ fn a_throttled_number_waits_alone_and_the_others_dial_on() {
     assert!(row["call_error"].contains("held back until"), "{row:?}");
 
     // Half an hour later it still waits; an hour later it is tried again.
-    assert_exit(
-        &ws.run_at(&sim, "2026-12-01T10:30:00+08:00", &["run", campaign]),
-        0,
-    );
+    ws.test()
+        .against(&sim)
+        .now("2026-12-01T10:30:00+08:00")
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let db = rusqlite::Connection::open(ws.path("campaign.db")).unwrap();
     let tries = |db: &rusqlite::Connection| -> i64 {
         db.query_row(
@@ -263,10 +290,13 @@ fn a_throttled_number_waits_alone_and_the_others_dial_on() {
         .unwrap()
     };
     assert_eq!(tries(&db), 1);
-    assert_exit(
-        &ws.run_at(&sim, "2026-12-01T11:00:30+08:00", &["run", campaign]),
-        0,
-    );
+    ws.test()
+        .against(&sim)
+        .now("2026-12-01T11:00:30+08:00")
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     assert_eq!(tries(&db), 2);
     assert!(sim.dial_counts().values().all(|&n| n == 1));
 }
@@ -278,18 +308,13 @@ fn throttles_on_every_number_stop_the_run() {
     let sim = Sim::start(&["--rate-throttle", "1"]);
     let ws = Workspace::new();
     ws.contacts(30);
-    let campaign = ws.campaign_with(
-        "{ timeout: 5s, poll_interval: 50ms }",
-        "{ calls_per_second: 200, concurrency: 1 }",
-        "",
-    );
-    let out = ws.run(&sim, &["run", campaign.to_str().unwrap()]);
-    assert_exit(&out, 70);
-    assert!(
-        text(&out.stderr).contains("the account's limit"),
-        "{}",
-        text(&out.stderr)
-    );
+    let campaign = ws.campaign_with(API, "{ calls_per_second: 200, concurrency: 1 }", "");
+    ws.test()
+        .against(&sim)
+        .arg("run")
+        .arg(&campaign)
+        .stderr_contains("the account's limit")
+        .status(70);
     assert!(sim.journal().is_empty());
     let status = status_json(&ws);
     assert_eq!(status["held_back"], 5, "{status}");
@@ -362,12 +387,8 @@ async fn an_outage_costs_ten_uncertain_contacts_then_at_most_one_a_run() {
     let provider = outage_provider().await;
     let ws = Workspace::new();
     let phones = ws.contacts(60);
-    let campaign = ws.campaign_with(
-        "{ timeout: 5s, poll_interval: 50ms }",
-        "{ calls_per_second: 500, concurrency: 8 }",
-        "",
-    );
-    let run = crate::harness::runner(&provider.url, ws.dir.path(), &campaign, KEY);
+    let campaign = ws.campaign_with(API, "{ calls_per_second: 500, concurrency: 8 }", "");
+    let run = crate::harness::runner(&ws, &provider.url, &campaign, KEY);
     let uncertain = |ws: &Workspace| -> i64 {
         let db = rusqlite::Connection::open(ws.path("campaign.db")).unwrap();
         db.query_row(
@@ -378,8 +399,10 @@ async fn an_outage_costs_ten_uncertain_contacts_then_at_most_one_a_run() {
         .unwrap()
     };
 
-    let out = tokio::task::spawn_blocking(run.clone()).await.unwrap();
-    assert_exit(&out, 70);
+    let once = run.clone();
+    tokio::task::spawn_blocking(move || once().stderr_any().status(70))
+        .await
+        .unwrap();
     let first = uncertain(&ws);
     assert!(
         (1..=10).contains(&first),
@@ -389,13 +412,12 @@ async fn an_outage_costs_ten_uncertain_contacts_then_at_most_one_a_run() {
     for _ in 0..3 {
         // Cron fires again and again while the provider is still down: nothing is sent.
         let before = provider.initiates.load(Ordering::SeqCst);
-        let out = tokio::task::spawn_blocking(run.clone()).await.unwrap();
-        assert_exit(&out, 70);
-        assert!(
-            text(&out.stderr).contains("still does not answer"),
-            "{}",
-            text(&out.stderr)
-        );
+        let once = run.clone();
+        tokio::task::spawn_blocking(move || {
+            once().stderr_contains("still does not answer").status(70)
+        })
+        .await
+        .unwrap();
         assert_eq!(provider.initiates.load(Ordering::SeqCst), before);
         assert_eq!(uncertain(&ws), first);
     }
@@ -403,14 +425,17 @@ async fn an_outage_costs_ten_uncertain_contacts_then_at_most_one_a_run() {
     // It answers /skill_version again, but calls still fail: one request, then a stop.
     provider.mode.store(1, Ordering::SeqCst);
     let before = provider.initiates.load(Ordering::SeqCst);
-    let out = tokio::task::spawn_blocking(run.clone()).await.unwrap();
-    assert_exit(&out, 70);
+    let once = run.clone();
+    tokio::task::spawn_blocking(move || once().stderr_any().status(70))
+        .await
+        .unwrap();
     assert_eq!(provider.initiates.load(Ordering::SeqCst), before + 1);
     assert_eq!(uncertain(&ws), first + 1);
 
     provider.mode.store(2, Ordering::SeqCst);
-    let out = tokio::task::spawn_blocking(run).await.unwrap();
-    assert_exit(&out, 0);
+    tokio::task::spawn_blocking(move || run().stdout_any().stderr_any().status(0))
+        .await
+        .unwrap();
     assert_eq!(
         uncertain(&ws),
         first + 1,

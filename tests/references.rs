@@ -2,7 +2,7 @@
 //! reads it (`tests/fixtures/csv/`, made by `make_csv.py`), workbooks as LibreOffice shows them
 //! (`tests/fixtures/sheets/`, saved by LibreOffice headless and openpyxl).
 
-use crate::harness::{Workspace, assert_exit, text};
+use crate::harness::Workspace;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use stepcall::{ContactReader, ReadOptions};
@@ -131,10 +131,11 @@ fn a_quote_never_closed_makes_the_list_unreadable_at_the_row_it_opened() {
     let ws = Workspace::new();
     std::fs::copy(fixture("csv", "stray_quote.csv"), ws.path("contacts.csv")).unwrap();
     let campaign = hello(&ws);
-    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&out, 2);
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains(&format!("line {line}")), "{stderr}");
+    ws.test()
+        .arg("validate")
+        .arg(&campaign)
+        .stderr_contains(&format!("line {line}"))
+        .status(2);
 }
 
 #[test]
@@ -156,14 +157,12 @@ fn the_delimiter_ignores_quoted_cells_and_the_campaign_can_name_it() {
         "semi.yaml",
         "name: t\ncontacts: contacts.csv\nuser_requirement: Hello {{ name }}\ndelimiter: \";\"\n",
     );
-    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
     // Read with `;`, the tab-separated header is one column, with no `phone` among them.
-    assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("phone column"),
-        "{}",
-        text(&out.stderr)
-    );
+    ws.test()
+        .arg("validate")
+        .arg(&campaign)
+        .stderr_contains("phone column")
+        .status(2);
 }
 
 #[test]
@@ -179,17 +178,16 @@ fn a_duplicated_column_is_an_error_only_when_the_campaign_uses_it() {
             "campaign.yaml",
             &format!("name: t\ncontacts: contacts.csv\nuser_requirement: {template}\n"),
         );
-        ws.stepcall(&["validate", campaign.to_str().unwrap()])
+        ws.test().arg("validate").arg(campaign)
     };
-    let out = validate("Hello {{ name }}");
-    assert_exit(&out, 0);
-    assert!(text(&out.stdout).contains("王芳"), "{}", text(&out.stdout));
+    validate("Hello {{ name }}")
+        .stdout_contains("王芳")
+        .status(0);
     // Used by name, or through `row`, which can reach every column: no header may stand for two.
     for used in ["Hello {{ name }}, {{ note }}", "Hello {{ row[\"name\"] }}"] {
-        let out = validate(used);
-        assert_exit(&out, 2);
-        let stderr = text(&out.stderr);
-        assert!(stderr.contains("`note` appears twice"), "{used}: {stderr}");
+        validate(used)
+            .stderr_contains("`note` appears twice")
+            .status(2);
     }
 }
 
@@ -207,9 +205,13 @@ fn validate_shows_the_first_names_as_decoded() {
     let ws = Workspace::new();
     std::fs::copy(fixture("csv", "gbk.csv"), ws.path("contacts.csv")).unwrap();
     let campaign = hello(&ws);
-    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&out, 0);
-    let stdout = text(&out.stdout);
+    let stdout = ws
+        .test()
+        .arg("validate")
+        .arg(&campaign)
+        .stdout_any()
+        .status(0)
+        .stdout();
     let rows = &expected("csv")["gbk.csv"]["rows"];
     let names: Vec<String> = (1..=3).map(|i| strings(&rows[i])[0].clone()).collect();
     let want = format!("column `name` reads: {}", names.join(", "));
@@ -301,12 +303,14 @@ fn the_hidden_old_list_in_a_workbook_is_never_rung() {
         let campaign = ws.write(
             "c.yaml",
             "name: t\ncontacts: list.csv\nuser_requirement: Hello {{ name }}\n\
-             api: { timeout: 5s, poll_interval: 50ms }\nlimits: { calls_per_second: 200 }\nhours: always\n",
+             api: { timeout: 60s, poll_interval: 50ms }\nlimits: { calls_per_second: 200 }\nhours: always\n",
         );
-        assert_exit(
-            &ws.run(&sim, &["run", campaign.to_str().unwrap(), "--no-wait"]),
-            0,
-        );
+        ws.test()
+            .against(&sim)
+            .args(["run", campaign.to_str().unwrap(), "--no-wait"])
+            .stdout_any()
+            .stderr_any()
+            .status(0);
     }
     let rung = sim.dial_counts();
     assert_eq!(rung.get("13800138000"), Some(&3), "{rung:?}");

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{Sim, Workspace, assert_exit, text};
+use crate::harness::{Sim, Workspace, text};
 
 #[test]
 fn the_report_is_self_contained_and_shows_the_campaign() {
@@ -15,10 +15,17 @@ fn the_report_is_self_contained_and_shows_the_campaign() {
     );
     let campaign = ws.campaign("outcomes:\n  confirmed: { user_says_any: [\"好的\"] }\n");
     let c = campaign.to_str().unwrap();
-    assert_exit(&ws.run(&sim, &["run", c]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", c])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     let out_path = ws.path("report.html");
-    let out = ws.stepcall(&["report", c, "-o", out_path.to_str().unwrap()]);
-    assert_exit(&out, 0);
+    ws.test()
+        .args(["report", c, "-o", out_path.to_str().unwrap()])
+        .stderr(&format!("wrote {}\n", out_path.display()))
+        .status(0);
     let html = std::fs::read_to_string(&out_path).unwrap();
     for part in [
         "Funnel",
@@ -78,7 +85,8 @@ fn the_report_is_self_contained_and_shows_the_campaign() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    // A bound on hangs only.
+    let deadline = std::time::Instant::now() + crate::harness::WATCHDOG;
     while child.try_wait().unwrap().is_none() {
         assert!(
             std::time::Instant::now() < deadline,

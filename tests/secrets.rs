@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::harness::{KEY, Sim, Workspace, assert_exit, bin, text};
+use crate::harness::{KEY, Sim, Test, Workspace, text};
 
 #[test]
 fn the_key_is_in_no_output_log_database_or_export() {
@@ -19,46 +19,32 @@ fn the_key_is_in_no_output_log_database_or_export() {
     let campaign = ws.campaign("");
     let campaign = campaign.to_str().unwrap();
     let mut seen = String::new();
-    for args in [
-        vec!["run", campaign, "-vv"],
-        vec!["status", campaign, "--json"],
-        vec!["validate", campaign],
+    for (test, code) in [
+        (ws.test().against(&sim).args(["run", campaign, "-vv"]), 0),
+        (ws.test().key(KEY).args(["status", campaign, "--json"]), 0),
+        (ws.test().key(KEY).args(["validate", campaign]), 4),
     ] {
-        let out = bin()
-            .args(&args)
-            .args(["--base-url", &sim.url].iter().filter(|_| args[0] == "run"))
-            .env("STEPONEAI_API_KEY", KEY)
-            .env("HOME", ws.dir.path())
-            .output()
-            .unwrap();
-        seen.push_str(&text(&out.stdout));
-        seen.push_str(&text(&out.stderr));
+        let out = test.stdout_any().stderr_any().status(code);
+        seen.push_str(&out.stdout());
+        seen.push_str(&out.stderr());
     }
     assert!(
         seen.contains("[redacted]"),
         "-vv logs the requests, with the key redacted"
     );
     let call_id = sim.journal()[0]["call_id"].as_str().unwrap().to_string();
-    let out = bin()
-        .args([
-            "callinfo",
-            &call_id,
-            "--json",
-            "-vv",
-            "--retries",
-            "3",
-            "--interval",
-            "50ms",
-            "--base-url",
-            &sim.url,
-        ])
-        .env("STEPONEAI_API_KEY", KEY)
-        .output()
-        .unwrap();
-    seen.push_str(&text(&out.stdout));
-    seen.push_str(&text(&out.stderr));
-    let export = bin().args(["export", campaign]).output().unwrap();
-    seen.push_str(&text(&export.stdout));
+    let out = ws
+        .test()
+        .against(&sim)
+        .args(["callinfo", &call_id, "--json", "-vv"])
+        .args(["--retries", "3", "--interval", "50ms"])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+    seen.push_str(&out.stdout());
+    seen.push_str(&out.stderr());
+    let export = ws.test().args(["export", campaign]).stdout_any().status(0);
+    seen.push_str(&export.stdout());
     for file in ["campaign.db", "campaign.db-wal", "campaign.db.lock"] {
         seen.push_str(&text(&std::fs::read(ws.path(file)).unwrap_or_default()));
     }
@@ -76,18 +62,21 @@ fn a_secrets_file_readable_by_others_draws_a_warning() {
         &format!("{{\"steponeai_api_key\": \"{KEY}\"}}"),
     );
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = ws.stepcall(&["call", "13800138000", "Say hello", "--base-url", &sim.url]);
-    assert_exit(&out, 0);
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("can be read by other users") && stderr.contains("chmod 600"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains(KEY));
+    // The key comes from the file alone, so the URL is an argument (`against` would set it).
+    let call = |phone: &str| {
+        ws.test()
+            .args(["call", phone, "Say hello", "--base-url", &sim.url])
+            .stdout_contains("call_id: ")
+    };
+    let out = call("13800138000")
+        .stderr_contains("can be read by other users")
+        .stderr_contains("chmod 600")
+        .status(0);
+    assert!(!out.stderr().contains(KEY));
 
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = ws.stepcall(&["call", "13800138001", "Say hello", "--base-url", &sim.url]);
-    assert!(!text(&out.stderr).contains("can be read by other users"));
+    // Nothing is said once it is private: stderr is empty.
+    call("13800138001").status(0);
 }
 
 /// What stepcall writes holds personal data and transcripts: exports, the report and the
@@ -99,7 +88,12 @@ fn exports_the_report_and_rejected_rows_are_created_private() {
     ws.contacts(3);
     let campaign = ws.campaign("");
     let campaign = campaign.to_str().unwrap();
-    assert_exit(&ws.run(&sim, &["run", campaign]), 0);
+    ws.test()
+        .against(&sim)
+        .args(["run", campaign])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
     // A file already there, open to all, is replaced by a private one.
     ws.write("results.csv", "old");
     std::fs::set_permissions(
@@ -108,27 +102,23 @@ fn exports_the_report_and_rejected_rows_are_created_private() {
     )
     .unwrap();
     let outputs = [
-        (vec!["export", campaign, "-o"], "results.csv"),
+        (vec!["export", campaign, "-o"], "results.csv", 0),
         (
             vec!["export", campaign, "--format", "jsonl", "-o"],
             "results.jsonl",
+            0,
         ),
-        (vec!["report", campaign, "-o"], "report.html"),
-        (vec!["validate", campaign, "--invalid-out"], "bad.csv"),
+        (vec!["report", campaign, "-o"], "report.html", 0),
+        (vec!["validate", campaign, "--invalid-out"], "bad.csv", 4),
     ];
-    for (args, file) in outputs {
+    for (args, file, code) in outputs {
         let path = ws.path(file);
-        let out = bin()
+        ws.test()
             .args(&args)
             .arg(&path)
-            .env("HOME", ws.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.code().is_some_and(|c| c == 0 || c == 4),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
+            .stdout_any()
+            .stderr_any()
+            .status(code);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{file} is mode {mode:o}");
     }
@@ -148,8 +138,9 @@ fn the_process_is_not_dumpable() {
         eprintln!("skipped: running stepcall as another user needs root");
         return;
     }
-    let mut child = bin()
+    let mut child = Test::new()
         .args(["sim", "--addr", "127.0.0.1:0"])
+        .command()
         .uid(65534)
         .gid(65534)
         .current_dir("/")

@@ -1,6 +1,6 @@
 //! `validate` finds what would go wrong before anyone is rung.
 
-use crate::harness::{Workspace, assert_exit, text};
+use crate::harness::Workspace;
 
 #[test]
 fn a_template_variable_missing_from_the_list_is_named() {
@@ -10,17 +10,14 @@ fn a_template_variable_missing_from_the_list_is_named() {
         "c.yaml",
         "name: t\ncontacts: contacts.csv\nuser_requirement: Call {{ name }} about {{ doctor }}\n",
     );
-    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&out, 2);
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("`doctor`") && stderr.contains("contacts.csv"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("name, phone, date"),
-        "the available columns are listed: {stderr}"
-    );
+    ws.test()
+        .arg("validate")
+        .arg(&campaign)
+        .stderr_contains("`doctor`")
+        .stderr_contains("contacts.csv")
+        // The available columns are listed.
+        .stderr_contains("name, phone, date")
+        .status(2);
 }
 
 #[test]
@@ -28,18 +25,13 @@ fn bad_numbers_and_duplicates_are_reported_with_their_rows() {
     let ws = Workspace::new();
     ws.contacts(3);
     let campaign = ws.campaign("");
-    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&out, 4);
-    let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains("5 rows · 3 valid · 1 invalid · 1 duplicate · 0 suppressed"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("row 5, column phone: `12345`"), "{stdout}");
-    assert!(
-        stdout.contains("row 6, column phone: duplicate"),
-        "{stdout}"
-    );
+    ws.test()
+        .arg("validate")
+        .arg(&campaign)
+        .stdout_contains("5 rows · 3 valid · 1 invalid · 1 duplicate · 0 suppressed")
+        .stdout_contains("row 5, column phone: `12345`")
+        .stdout_contains("row 6, column phone: duplicate")
+        .status(4);
     assert!(!ws.path("campaign.db").exists(), "validate writes nothing");
 }
 
@@ -51,13 +43,12 @@ fn an_unknown_key_is_reported_with_file_line_and_column() {
         "c.yaml",
         "name: t\ncontacts: contacts.csv\nuser_requirement: hi\nlimits:\n  calls_per_minit: 5\n",
     );
-    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&out, 2);
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("c.yaml:5:3") && stderr.contains("calls_per_minit"),
-        "{stderr}"
-    );
+    ws.test()
+        .arg("validate")
+        .arg(&campaign)
+        .stderr_contains("c.yaml:5:3")
+        .stderr_contains("calls_per_minit")
+        .status(2);
 }
 
 #[test]
@@ -71,13 +62,11 @@ fn a_row_whose_requirement_renders_empty_is_invalid() {
         "c.yaml",
         "name: t\ncontacts: contacts.csv\nuser_requirement: \"{{ note }}\"\n",
     );
-    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&out, 4);
-    let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains("row 3, column user_requirement: the rendered user_requirement is empty"),
-        "{stdout}"
-    );
+    ws.test()
+        .arg("validate")
+        .arg(&campaign)
+        .stdout_contains("row 3, column user_requirement: the rendered user_requirement is empty")
+        .status(4);
 }
 
 #[test]
@@ -88,13 +77,11 @@ fn a_column_named_like_an_export_column_is_refused() {
         "c.yaml",
         "name: t\ncontacts: contacts.csv\nuser_requirement: hi\n",
     );
-    let out = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&out, 2);
-    assert!(
-        text(&out.stderr).contains("call_state"),
-        "{}",
-        text(&out.stderr)
-    );
+    ws.test()
+        .arg("validate")
+        .arg(&campaign)
+        .stderr_contains("call_state")
+        .status(2);
 }
 
 #[test]
@@ -106,15 +93,14 @@ fn a_ragged_row_is_reported_and_strict_makes_it_fatal() {
     ws.write("contacts.csv", &csv);
     let campaign = ws.campaign("");
     let c = campaign.to_str().unwrap();
-    let out = ws.stepcall(&["validate", c]);
-    assert_exit(&out, 4);
-    assert!(
-        text(&out.stdout).contains("row 24, column -: this row has 2 cells but the header has 3"),
-        "{}",
-        text(&out.stdout)
-    );
-    let out = ws.stepcall(&["validate", c, "--strict"]);
-    assert_exit(&out, 2);
+    ws.test()
+        .args(["validate", c])
+        .stdout_contains("row 24, column -: this row has 2 cells but the header has 3")
+        .status(4);
+    ws.test()
+        .args(["validate", c, "--strict"])
+        .stdout_contains("cannot run with --strict: some rows are invalid")
+        .status(2);
     assert!(
         !ws.path("campaign.db").exists(),
         "validate writes no database"

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::process::{Child, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 
-use crate::harness::{Sim, Workspace, assert_exit, text};
+use crate::harness::{LIMITS, Ran, Running, Sim, WATCHDOG, Workspace};
 
 const SECRET: &str = "crm-shared-secret";
 
@@ -84,50 +83,46 @@ async fn crm(how: Crm, up: Arc<AtomicBool>, seen: Arc<Seen>) -> String {
     format!("{}/hooks/calls", crate::harness::serve(app).await)
 }
 
+/// The request timeout of these campaigns. A stopped run gives deliveries on the wire a grace
+/// that follows it (the larger of 10 s and the timeout and 2 s): at 8 s the grace stays 10 s,
+/// and a call on loopback still has far more time than it needs.
+const API: &str = "{ timeout: 8s, poll_interval: 50ms }";
+
 fn webhook_campaign(ws: &Workspace, url: &str, extra: &str) -> PathBuf {
-    ws.campaign(&format!(
-        "results: {{ webhook: {{ url: \"{url}\", secret_env: CRM_WEBHOOK_SECRET{extra} }} }}\n"
-    ))
+    ws.campaign_with(
+        API,
+        LIMITS,
+        &format!(
+            "results: {{ webhook: {{ url: \"{url}\", secret_env: CRM_WEBHOOK_SECRET{extra} }} }}\n"
+        ),
+    )
 }
 
-fn spawn(ws: &Workspace, sim: &Sim, campaign: &std::path::Path, secret: &str) -> Child {
-    spawn_with(ws, sim, campaign, secret, &[])
-}
-
-fn spawn_with(
+/// `run <campaign> flags…` with the webhook's secret, its outputs unchecked, started.
+fn spawn(
     ws: &Workspace,
     sim: &Sim,
     campaign: &std::path::Path,
     secret: &str,
     flags: &[&str],
-) -> Child {
-    let mut args = vec!["run", campaign.to_str().unwrap()];
-    args.extend(flags);
-    ws.against(sim, &args)
+) -> Running {
+    ws.test()
+        .against(sim)
+        .arg("run")
+        .arg(campaign)
+        .args(flags)
         .env("CRM_WEBHOOK_SECRET", secret)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout_any()
+        .stderr_any()
         .spawn()
-        .unwrap()
 }
 
-/// Waits for `child` off the async runtime, failing the test if it is still going after
-/// `watchdog`: a run held hostage shows as a failure, not as a stuck test.
-async fn finish(child: Child, watchdog: Duration) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let mut child = child;
-        let started = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if started.elapsed() > watchdog {
-                let _ = child.kill();
-                panic!("the run was still going after {watchdog:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap()
+/// Waits for `run` off the async runtime; the harness's watchdog (five minutes) fails the test
+/// if it is still going by then, so a run held hostage shows as a failure, not as a stuck test.
+async fn finish(run: Running, code: i32) -> Ran {
+    tokio::task::spawn_blocking(move || run.status(code))
+        .await
+        .unwrap()
 }
 
 /// A CRM answering `how`, a simulator, and a campaign of `contacts` delivering to the CRM,
@@ -147,14 +142,20 @@ async fn scene(
     (seen, sim, ws, campaign)
 }
 
-/// One run, to its end.
-async fn run_once(ws: &Workspace, sim: &Sim, campaign: &std::path::Path, secret: &str) -> Output {
-    finish(spawn(ws, sim, campaign, secret), Duration::from_secs(120)).await
+/// One run, to its end, which is 0.
+async fn run_once(ws: &Workspace, sim: &Sim, campaign: &std::path::Path, secret: &str) -> Ran {
+    finish(spawn(ws, sim, campaign, secret, &[]), 0).await
 }
 
 fn backlog(ws: &Workspace, campaign: &std::path::Path) -> serde_json::Value {
-    let out = ws.stepcall(&["status", campaign.to_str().unwrap(), "--json"]);
-    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["webhook_backlog"].clone()
+    ws.test()
+        .arg("status")
+        .arg(campaign)
+        .arg("--json")
+        .stdout_any()
+        .status(0)
+        .json()["webhook_backlog"]
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,8 +167,7 @@ async fn results_owed_while_the_crm_is_down_are_delivered_by_the_next_run() {
     let ws = Workspace::new();
     ws.contacts(5);
     let campaign = webhook_campaign(&ws, &url, "");
-    let out = run_once(&ws, &sim, &campaign, SECRET).await;
-    assert_exit(&out, 0);
+    run_once(&ws, &sim, &campaign, SECRET).await;
     assert_eq!(
         backlog(&ws, &campaign),
         5,
@@ -176,8 +176,7 @@ async fn results_owed_while_the_crm_is_down_are_delivered_by_the_next_run() {
     assert!(seen.deliveries.lock().unwrap().is_empty());
 
     up.store(true, Ordering::SeqCst);
-    let out = run_once(&ws, &sim, &campaign, SECRET).await;
-    assert_exit(&out, 0);
+    run_once(&ws, &sim, &campaign, SECRET).await;
     assert_eq!(backlog(&ws, &campaign), 0);
     let verifier = standardwebhooks::Webhook::from_bytes(SECRET.as_bytes().to_vec()).unwrap();
     let mut got = HashSet::new();
@@ -209,8 +208,7 @@ async fn webhook_ids_are_unique_across_campaigns_and_verify_with_either_kind_of_
         let ws = Workspace::new();
         ws.contacts(4);
         let campaign = webhook_campaign(&ws, &url, "");
-        let out = run_once(&ws, &sim, &campaign, secret).await;
-        assert_exit(&out, 0);
+        run_once(&ws, &sim, &campaign, secret).await;
     }
     let deliveries = seen.deliveries.lock().unwrap();
     assert_eq!(deliveries.len(), 8);
@@ -230,13 +228,13 @@ async fn webhook_ids_are_unique_across_campaigns_and_verify_with_either_kind_of_
 }
 
 /// A CRM that takes requests and never answers: each delivery times out, at most four are on
-/// the wire at once, the run ends, and the results stay owed.
+/// the wire at once, the run ends, and the results stay owed. A run held by the CRM would take
+/// its hour; one that is not ends well within the harness's five-minute watchdog, however
+/// loaded the machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crm_that_never_answers_does_not_hold_the_run() {
     let (seen, sim, ws, campaign) = scene(Crm::Hang, 20, &[], ", timeout: 1s").await;
-    // Twenty results one after the other at ten seconds each would take minutes.
-    let out = finish(spawn(&ws, &sim, &campaign, SECRET), Duration::from_secs(60)).await;
-    assert_exit(&out, 0);
+    finish(spawn(&ws, &sim, &campaign, SECRET, &[]), 0).await;
     assert!(seen.requests.load(Ordering::SeqCst) > 0);
     assert!(
         seen.most_in_flight.load(Ordering::SeqCst) <= 4,
@@ -246,24 +244,21 @@ async fn a_crm_that_never_answers_does_not_hold_the_run() {
     assert_eq!(backlog(&ws, &campaign), 20);
 }
 
-/// SIGTERM while deliveries hang ends them within the grace calls get, and exits 143.
+/// SIGTERM while deliveries hang ends them within the grace calls get, and exits 143: a run
+/// that waited for them would take their ten-minute timeout, twice the harness's watchdog.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_deliveries_within_the_grace() {
     let (seen, sim, ws, campaign) =
         scene(Crm::Hang, 12, &["--record-delay", "50ms"], ", timeout: 10m").await;
-    let child = spawn(&ws, &sim, &campaign, SECRET);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = spawn(&ws, &sim, &campaign, SECRET, &[]);
+    // A bound on hangs only.
+    let deadline = Instant::now() + WATCHDOG;
     while seen.requests.load(Ordering::SeqCst) == 0 {
         assert!(Instant::now() < deadline, "no delivery started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = finish(child, Duration::from_secs(60)).await;
-    assert_exit(&out, 143);
+    run.signal(libc::SIGTERM);
+    finish(run, 143).await;
     assert!(backlog(&ws, &campaign).as_u64().unwrap() > 0);
 }
 
@@ -273,16 +268,10 @@ async fn sigterm_ends_deliveries_within_the_grace() {
 async fn a_410_switches_the_endpoint_off_and_the_results_stay_owed() {
     let (seen, sim, ws, campaign) = scene(Crm::Gone, 6, &[], "").await;
     let out = run_once(&ws, &sim, &campaign, SECRET).await;
-    assert_exit(&out, 0);
-    assert!(
-        text(&out.stderr).contains("410 Gone"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(out.stderr().contains("410 Gone"), "{}", out.stderr());
     let after_first = seen.requests.load(Ordering::SeqCst);
     assert!((1..=4).contains(&after_first), "{after_first} requests");
-    let out = run_once(&ws, &sim, &campaign, SECRET).await;
-    assert_exit(&out, 0);
+    run_once(&ws, &sim, &campaign, SECRET).await;
     assert_eq!(seen.requests.load(Ordering::SeqCst), after_first);
     assert_eq!(backlog(&ws, &campaign), 6);
 }
@@ -292,8 +281,7 @@ async fn a_410_switches_the_endpoint_off_and_the_results_stay_owed() {
 async fn retry_after_from_the_crm_is_honoured() {
     for status in [429, 503] {
         let (seen, sim, ws, campaign) = scene(Crm::RetryAfter(status), 6, &[], "").await;
-        let out = run_once(&ws, &sim, &campaign, SECRET).await;
-        assert_exit(&out, 0);
+        run_once(&ws, &sim, &campaign, SECRET).await;
         let requests = seen.requests.load(Ordering::SeqCst);
         assert!(
             (1..=4).contains(&requests),
@@ -327,17 +315,25 @@ async fn a_robot_url_with_a_key_in_its_query_is_accepted_and_never_shown() {
     ws.contacts(3);
     let robot = format!("{url}?key=robot-secret-0042");
     let campaign = webhook_campaign(&ws, &robot, "");
-    let validate = ws.stepcall(&["validate", campaign.to_str().unwrap()]);
-    assert_exit(&validate, 4);
-    let child = spawn_with(&ws, &sim, &campaign, SECRET, &["-vv"]);
-    let out = finish(child, Duration::from_secs(120)).await;
-    assert_exit(&out, 0);
+    let validate = ws
+        .test()
+        .arg("validate")
+        .arg(&campaign)
+        .stdout_any()
+        .status(4);
+    let out = finish(spawn(&ws, &sim, &campaign, SECRET, &["-vv"]), 0).await;
     assert_eq!(seen.deliveries.lock().unwrap().len(), 3);
     assert_eq!(
         seen.query.lock().unwrap().as_deref(),
         Some("key=robot-secret-0042")
     );
-    let printed = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let printed = format!(
+        "{}{}{}{}",
+        out.stdout(),
+        out.stderr(),
+        validate.stdout(),
+        validate.stderr()
+    );
     assert!(!printed.contains("robot-secret-0042"), "{printed}");
 }
 
@@ -347,7 +343,11 @@ fn a_missing_webhook_secret_stops_before_any_call() {
     let ws = Workspace::new();
     ws.contacts(2);
     let campaign = ws.campaign("results: { webhook: { url: \"http://127.0.0.1:9/hooks\", secret_env: CRM_WEBHOOK_SECRET_UNSET } }\n");
-    let out = ws.run(&sim, &["run", campaign.to_str().unwrap()]);
-    assert_exit(&out, 78);
+    ws.test()
+        .against(&sim)
+        .arg("run")
+        .arg(&campaign)
+        .stderr_contains("CRM_WEBHOOK_SECRET_UNSET")
+        .status(78);
     assert!(sim.journal().is_empty());
 }
