@@ -1,6 +1,11 @@
 //! The smaller commands: the demo, one-off calls, and the guard rails around `run`.
 
 use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::routing::{get, post};
 
 use crate::harness::{KEY, Sim, Test, Workspace};
 
@@ -42,23 +47,79 @@ fn the_shipped_demo_runs_against_the_built_in_simulator() {
     assert_eq!(status["complete"], true, "{status}");
 }
 
+/// A provider that does not say it is a simulator is a real one: its calls never go into a
+/// database of rehearsals. The provider here is the test's own, not stepcall's simulator.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_run_never_reuses_a_simulated_database() {
+    let dialled = Arc::new(AtomicUsize::new(0));
+    let counter = dialled.clone();
+    let app = Router::new()
+        .route(
+            stepcall::SKILL_VERSION_PATH,
+            get(|| async { r#"{"skill_version":"1.0.0"}"# }),
+        )
+        .route(
+            stepcall::INITIATE_PATH,
+            post(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { r#"{"success":true,"call_ids":["real-1"]}"# }
+            }),
+        );
+    let url = crate::harness::serve(app).await;
+    tokio::task::spawn_blocking(move || {
+        let simulated = Test::new()
+            .contacts(2)
+            .campaign("")
+            .args(["run", "campaign.yaml", "--simulate"])
+            .stdout_any()
+            .stderr_any()
+            .status(0);
+        simulated
+            .ws
+            .test()
+            .provider(&url)
+            .args(["run", "campaign.yaml"])
+            .stderr_contains("simulated and real calls never share a database")
+            .status(2);
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        dialled.load(Ordering::SeqCst),
+        0,
+        "a real provider was dialled"
+    );
+}
+
+/// The README's example: `stepcall sim` on its own, and a run pointed at it with `--base-url`.
+/// The simulator says what it is, so the run is a rehearsal, shares the database of
+/// `--simulate`, and is marked as one.
 #[test]
-fn a_live_run_never_reuses_a_simulated_database() {
-    let simulated = Test::new()
-        .contacts(2)
+fn a_run_against_stepcall_sim_is_a_rehearsal() {
+    let first = Test::new()
+        .contacts(3)
         .campaign("")
-        .args(["run", "campaign.yaml", "--simulate"])
-        .stdout_any()
-        .stderr_any()
-        .status(0);
-    let live = simulated
-        .ws
-        .test()
         .sim(&[])
         .args(["run", "campaign.yaml"])
-        .stderr_contains("simulated")
-        .status(2);
-    assert!(live.sim().journal().is_empty());
+        .stdout_contains("(simulated: no real call was made)")
+        .stderr_contains("REHEARSAL")
+        .status(0);
+    assert_eq!(first.sim().journal().len(), 3);
+    let status = first
+        .ws
+        .test()
+        .args(["status", "campaign.yaml", "--json"])
+        .stdout_any()
+        .status(0)
+        .json();
+    assert_eq!(status["simulated"], true, "{status}");
+    first
+        .ws
+        .test()
+        .args(["run", "campaign.yaml", "--simulate"])
+        .stdout_contains("simulated")
+        .stderr_any()
+        .status(0);
 }
 
 #[test]

@@ -215,3 +215,121 @@ fn status_json_counts_every_state() {
     assert_eq!(after["counts"]["pending"], 0);
     assert_eq!(after["complete"], true);
 }
+
+/// A rehearsal stopped early and resumed runs on a new simulator each time. Each contact
+/// still gets a call id of its own (the ids of one simulator never recur in the next) and the
+/// result of its own call (the simulator remembers the calls of the first run).
+#[test]
+fn a_rehearsal_resumed_gives_every_contact_its_own_call_and_result() {
+    let ws = Workspace::new();
+    let phones = ws.contacts(6);
+    ws.campaign("");
+    let rehearse = |extra: &[&str]| {
+        ws.test()
+            .args(["run", "campaign.yaml", "--simulate"])
+            .args(extra)
+            .stdout_any()
+            .stderr_any()
+            .status(0)
+    };
+    rehearse(&["--max-calls", "3", "--no-wait"]);
+    rehearse(&[]);
+    let export = ws.export(&ws.path("campaign.yaml"));
+    let called: Vec<_> = export.iter().filter(|r| !r["call_id"].is_empty()).collect();
+    assert_eq!(called.len(), phones.len(), "{export:?}");
+    let ids: std::collections::HashSet<_> = called.iter().map(|r| &r["call_id"]).collect();
+    assert_eq!(
+        ids.len(),
+        phones.len(),
+        "two contacts share a call id: {called:?}"
+    );
+    // Each id is the one the simulator issued for that contact's number.
+    let journal = std::fs::read_to_string(ws.path("campaign.db-simulator.jsonl")).unwrap();
+    let issued: HashMap<String, String> = crate::harness::json_lines(&journal)
+        .into_iter()
+        .map(|e| {
+            (
+                e["call_id"].as_str().unwrap().into(),
+                e["phone"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for row in &called {
+        assert_eq!(issued[&row["call_id"]], row["call_phone"], "{row:?}");
+        assert!(
+            !row["call_status_raw"].is_empty(),
+            "the first run's call never got its result: {row:?}"
+        );
+    }
+}
+
+/// The simulated person answers like people do, the same way on every rehearsal of the same
+/// numbers: most confirm, some want another time or a call tomorrow afternoon, some ask not to
+/// be called again, some say nothing; a redial may reach someone the first call missed.
+#[test]
+fn a_rehearsal_meets_every_kind_of_answer_and_redials_reach_some_who_missed() {
+    let ws = Workspace::new();
+    ws.contacts(60);
+    ws.campaign(
+        "outcomes:\n  confirmed: { user_says_any: [\"我知道了\"] }\n  reschedule: { user_says_any: [\"改时间\"] }\n  \
+         callback: { user_says_any: [\"明天下午\"] }\n  opt_out: { user_says_any: [\"别再打\"] }\n\
+         redial: { max_attempts: 2, when: [no_answer, busy], after: 2h }\n",
+    );
+    let rehearse = |at: &str| {
+        ws.test()
+            .now(at)
+            .args(["run", "campaign.yaml", "--simulate"])
+            .stdout_any()
+            .stderr_any()
+            .status(0)
+    };
+    rehearse("2026-12-01T09:00:00+08:00");
+    rehearse("2026-12-01T11:30:00+08:00");
+    let export = ws.export(&ws.path("campaign.yaml"));
+    let answered: Vec<_> = export
+        .iter()
+        .filter(|r| r["call_state"] == "answered")
+        .collect();
+    for tag in ["confirmed", "reschedule", "callback", "opt_out"] {
+        assert!(
+            answered.iter().any(|r| r["call_tags"] == tag),
+            "nobody was tagged {tag}: {answered:?}"
+        );
+    }
+    assert!(
+        answered
+            .iter()
+            .any(|r| r["call_tags"].is_empty() && !r["call_transcript"].contains("user:")),
+        "nobody stayed silent: {answered:?}"
+    );
+    assert!(
+        answered.iter().any(|r| r["call_attempts"] == "2"),
+        "no redial reached someone the first call missed: {export:?}"
+    );
+    // The same numbers play out the same way on a fresh rehearsal.
+    let tags = |export: &[HashMap<String, String>]| -> Vec<(String, String)> {
+        let mut v: Vec<_> = export
+            .iter()
+            .map(|r| (r["call_phone"].clone(), r["call_tags"].clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let first = tags(&export);
+    // `rm campaign.db*`, as the README says to start a rehearsal over.
+    for entry in std::fs::read_dir(ws.path("")).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("campaign.db")
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    rehearse("2026-12-01T09:00:00+08:00");
+    rehearse("2026-12-01T11:30:00+08:00");
+    assert_eq!(tags(&ws.export(&ws.path("campaign.yaml"))), first);
+}

@@ -128,6 +128,21 @@ impl Client {
         }
     }
 
+    /// Whether the provider is stepcall's simulator, as it says on every answer. Asked before
+    /// a run claims its database, so a rehearsal against `stepcall sim` is marked as one. No
+    /// answer, or one without the mark, is a real provider: the cautious reading, since a real
+    /// call must never be filed as a rehearsal.
+    pub async fn is_simulator(&self) -> bool {
+        let url = format!("{}{}", self.base_url, wire::SKILL_VERSION_PATH);
+        match self.http.get(url).send().await {
+            Ok(r) => r
+                .headers()
+                .get(wire::SIMULATOR_HEADER)
+                .is_some_and(|v| v.as_bytes() == b"1"),
+            Err(_) => false,
+        }
+    }
+
     /// Asks for the record of `call_id` (placed to `phone`, when known), reading its status
     /// through `statuses`. A failure here never loses the call: the caller asks again.
     pub async fn search(&self, call_id: &str, phone: Option<&str>, statuses: &StatusMap) -> Poll {

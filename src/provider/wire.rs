@@ -22,6 +22,9 @@ pub const SKILL_VERSION_PATH: &str = "/skill_version";
 pub const API_KEY_HEADER: &str = "X-API-Key";
 pub const SKILL_VERSION_HEADER: &str = "X-Skill-Version";
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+/// Sent by stepcall's simulator on every answer, faults included, so a run pointed at one
+/// with `--base-url` knows it is a rehearsal. The real API is not known to send it.
+pub const SIMULATOR_HEADER: &str = "X-Stepcall-Simulator";
 /// The protocol version this client speaks; a server that dislikes it answers 426.
 pub const SKILL_VERSION: &str = "1.0.0";
 

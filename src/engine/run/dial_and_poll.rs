@@ -4,6 +4,14 @@
 use super::prepare::Start;
 use super::*;
 
+/// Where `--simulate` keeps the calls its simulator accepted: beside the state database,
+/// so deleting `demo.db*` starts a rehearsal over.
+pub fn simulator_journal(state: &std::path::Path) -> std::path::PathBuf {
+    let mut name = state.as_os_str().to_owned();
+    name.push("-simulator.jsonl");
+    name.into()
+}
+
 /// Dials and polls until the list is done or the run stops, delivering results to the CRM on
 /// the way; everything goes through `writer`.
 pub(super) async fn dial_and_poll(
@@ -26,6 +34,9 @@ pub(super) async fn dial_and_poll(
             let config = SimConfig {
                 latency: Duration::from_millis(5),
                 record_delay: Duration::from_millis(300),
+                // The built-in simulator's memory: a rehearsal stopped and resumed still gets
+                // the results of the calls it made before.
+                journal: Some(simulator_journal(&campaign.state_path)),
                 ..SimConfig::default()
             };
             let simulator = sim::start("127.0.0.1:0", config).await?;

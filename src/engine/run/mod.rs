@@ -102,10 +102,6 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         max_duration,
         wait_for_window,
     } = settings;
-    let mode = match target {
-        Target::Simulated => Mode::Simulated,
-        Target::Live { .. } => Mode::Live,
-    };
     // Signals are watched from the start, so Ctrl-C during the import also ends cleanly.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -120,6 +116,20 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
         let _entered = runtime.enter();
         watch_signals(stop.clone());
     }
+    let mode = match &target {
+        Target::Simulated => Mode::Simulated,
+        Target::Live { base_url, key } => {
+            let client = Client::new(base_url, key.clone(), campaign.timeout);
+            if runtime.block_on(client.is_simulator()) {
+                tracing::warn!(
+                    "REHEARSAL: {base_url} is stepcall's simulator, so no real phone call is made and this run is marked simulated"
+                );
+                Mode::Simulated
+            } else {
+                Mode::Live
+            }
+        }
+    };
     let (_lock, mut store, list) = prepare(&campaign, mode, accept_changes)?;
     import(&campaign, &mut store, list, redial_uncertain)?;
     let limits = Limits {

@@ -161,6 +161,10 @@ impl Drop for Simulator {
 struct Sim {
     config: SimConfig,
     started: Instant,
+    /// Drawn afresh by every simulator process, so its call ids never repeat another's: a
+    /// rehearsal stopped and resumed against a new simulator must not hand one contact's id
+    /// (and so its result) to another.
+    instance: [u64; 2],
     state: Mutex<SimState>,
 }
 
@@ -168,6 +172,8 @@ struct SimState {
     draws: u64,
     accepted: u64,
     calls: HashMap<String, SimCall>,
+    /// Calls placed to each number, remembered ones included.
+    attempts: HashMap<String, u32>,
     journal: Option<File>,
     faults: Option<File>,
 }
@@ -176,6 +182,17 @@ struct SimCall {
     phone: String,
     requirement: String,
     ready_at: Instant,
+    /// Which call to this number it is, from 1.
+    attempt: u32,
+}
+
+impl SimState {
+    /// Counts one more call to `phone` and says which it is.
+    fn attempt(&mut self, phone: &str) -> u32 {
+        let n = self.attempts.entry(phone.to_string()).or_default();
+        *n += 1;
+        *n
+    }
 }
 
 /// Starts the simulator on `addr` (port 0 picks a free one) in the current tokio runtime.
@@ -197,6 +214,10 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
                 cause: source,
             })
     };
+    let remembered = match &config.journal {
+        Some(path) => remember(path)?,
+        None => Vec::new(),
+    };
     let journal = append(&config.journal)?;
     let faults = append(&config.faults)?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -212,19 +233,38 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
     let sim = Arc::new(Sim {
         config,
         started: Instant::now(),
+        instance: instance(),
         state: Mutex::new(SimState {
             draws: 0,
             accepted: 0,
             calls: HashMap::new(),
+            attempts: HashMap::new(),
             journal,
             faults,
         }),
     });
+    {
+        let mut st = sim.state.lock().expect("simulator state");
+        for (seq, call_id, phone, requirement) in remembered {
+            st.accepted = st.accepted.max(seq);
+            let attempt = st.attempt(&phone);
+            st.calls.insert(
+                call_id,
+                SimCall {
+                    phone,
+                    requirement,
+                    ready_at: Instant::now(),
+                    attempt,
+                },
+            );
+        }
+    }
     let app = Router::new()
         .route(wire::INITIATE_PATH, post(initiate))
         .route(wire::SEARCH_PATH, post(search))
         .route(wire::BALANCE_PATH, get(balance))
         .route(wire::SKILL_VERSION_PATH, get(skill_version))
+        .layer(axum::middleware::map_response(mark))
         .with_state(sim);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -241,12 +281,90 @@ pub async fn start(addr: &str, config: SimConfig) -> Result<Simulator> {
     })
 }
 
+/// The calls an earlier simulator wrote to `journal`, as (seq, call id, phone, requirement):
+/// a provider keeps its records when it restarts, so a rehearsal resumed against a new
+/// simulator still gets the results of the calls it made before.
+fn remember(journal: &std::path::Path) -> Result<Vec<(u64, String, String, String)>> {
+    use std::io::BufRead;
+    let file = match File::open(journal) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(cause) => {
+            return Err(Error::ReadFile {
+                path: journal.to_path_buf(),
+                cause,
+            });
+        }
+    };
+    let mut calls = Vec::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|cause| Error::ReadFile {
+            path: journal.to_path_buf(),
+            cause,
+        })?;
+        // A line cut short by a kill is a call whose answer never went out: skipped.
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let text = |key: &str| entry[key].as_str().map(str::to_string);
+        if let (Some(seq), Some(id), Some(phone)) =
+            (entry["seq"].as_u64(), text("call_id"), text("phone"))
+        {
+            calls.push((seq, id, phone, text("user_requirement").unwrap_or_default()));
+        }
+    }
+    Ok(calls)
+}
+
+/// Every answer says it comes from a simulator (see `wire::SIMULATOR_HEADER`).
+async fn mark(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        wire::SIMULATOR_HEADER,
+        header::HeaderValue::from_static("1"),
+    );
+    response
+}
+
 fn answer(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
     answer(status, json!({"success": false, "message": message}))
+}
+
+/// 128 bits no other simulator process draws: the standard library's per-process random hash
+/// keys, mixed with the process id and the time.
+fn instance() -> [u64; 2] {
+    use std::hash::{BuildHasher, Hasher};
+    let draw = |salt: u64| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(salt);
+        h.write_u32(std::process::id());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish()
+    };
+    [draw(1), draw(2)]
+}
+
+/// A call id shaped like a UUID (version 4, variant a): 60 bits of the process's `instance`,
+/// then the call's sequence number masked by the rest of it, so ids are distinct within a
+/// process by construction and across processes by the draw.
+fn call_id(instance: [u64; 2], n: u64) -> String {
+    let [a, b] = instance;
+    let tail = (n ^ b) & 0xffff_ffff_ffff;
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        ((n >> 48) ^ (b >> 48)) & 0xfff,
+        tail
+    )
 }
 
 /// A deterministic number in [0, 1) from the seed and a counter.

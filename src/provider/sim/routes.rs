@@ -97,21 +97,7 @@ pub(super) async fn initiate(
         for phone in placed {
             st.accepted += 1;
             let n = st.accepted;
-            let h = fnv1a(
-                sim.config
-                    .seed
-                    .to_le_bytes()
-                    .into_iter()
-                    .chain(n.to_le_bytes()),
-            );
-            let call_id = format!(
-                "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
-                h >> 32,
-                (h >> 16) & 0xffff,
-                h & 0xfff,
-                n & 0xfff,
-                n
-            );
+            let call_id = call_id(sim.instance, n);
             let entry = json!({
                 "seq": n,
                 "received_at": received_at,
@@ -144,12 +130,14 @@ pub(super) async fn initiate(
                 }
                 None => sim.config.record_delay.mul_f64(0.5 + draw),
             };
+            let attempt = st.attempt(phone);
             st.calls.insert(
                 call_id.clone(),
                 SimCall {
                     phone: phone.clone(),
                     requirement: requirement.clone(),
                     ready_at: Instant::now() + delay,
+                    attempt,
                 },
             );
             ids.push(call_id);
@@ -276,13 +264,8 @@ pub(super) async fn skill_version(State(sim): State<Arc<Sim>>) -> Response {
 }
 
 pub(super) fn record(sim: &Sim, call_id: &str, call: &SimCall) -> Value {
-    let roll = fnv1a(
-        sim.config
-            .seed
-            .to_le_bytes()
-            .into_iter()
-            .chain(call.phone.bytes()),
-    ) % 100;
+    let person = Person::of(sim.config.seed, &call.phone, call.attempt);
+    let roll = person.roll;
     if sim.config.carrier_statuses {
         const WORDS: [&str; 9] = [
             "关机",
@@ -314,14 +297,24 @@ pub(super) fn record(sim: &Sim, call_id: &str, call: &SimCall) -> Value {
         (None, 80..90) => ("busy", 0),
         (None, _) => ("failed", 0),
     };
+    // A forced outcome is a test's plain call: the person always confirms.
+    let reply = match sim.config.outcome {
+        Some(_) => Reply::Confirms,
+        None => person.reply,
+    };
     let quoted: String = call.requirement.chars().take(80).collect();
     let content = if status == "completed" {
-        json!([
-            {"role": "system", "content": "internal prompt (never exported)"},
-            {"role": "assistant", "content": format!("您好，我是AI助理。Hello, this is an AI assistant: {quoted}")},
-            {"role": "user", "content": "好的，我知道了，谢谢。OK, got it, thanks."},
-            {"role": "assistant", "content": "不客气，再见！You're welcome, goodbye!"},
-        ])
+        let mut turns = vec![
+            json!({"role": "system", "content": "internal prompt (never exported)"}),
+            json!({"role": "assistant", "content": format!("您好，我是AI助理。Hello, this is an AI assistant: {quoted}")}),
+        ];
+        turns.extend(
+            reply
+                .turns()
+                .iter()
+                .map(|(role, content)| json!({"role": role, "content": content})),
+        );
+        Value::Array(turns)
     } else {
         json!([])
     };
@@ -339,6 +332,96 @@ pub(super) fn record(sim: &Sim, call_id: &str, call: &SimCall) -> Value {
         "LLM_SYSTEM_INSTRUCTION": {"prompt": "simulated system instruction"},
         "provider_response": json!({"simulated": true, "elapsed_ms": sim.started.elapsed().as_millis() as u64}).to_string(),
     })
+}
+
+/// How the simulated person at a number takes a call: decided by the seed, the number and
+/// which call to that number this is, so a rehearsal plays out the same way twice, and a
+/// redial may reach someone the first call missed.
+pub(super) struct Person {
+    /// 0..100: the outcome (see `record`) and the carrier's word.
+    roll: u64,
+    reply: Reply,
+}
+
+impl Person {
+    pub(super) fn of(seed: u64, phone: &str, attempt: u32) -> Person {
+        let bytes = seed.to_le_bytes().into_iter().chain(phone.bytes());
+        // The first call keeps the number's own roll, as it was before redials differed.
+        let h = if attempt <= 1 {
+            fnv1a(bytes)
+        } else {
+            fnv1a(bytes.chain(attempt.to_le_bytes()))
+        };
+        Person {
+            roll: h % 100,
+            reply: Reply::ALL[((h / 100) % Reply::ALL.len() as u64) as usize],
+        }
+    }
+}
+
+/// What the person says once they answer: the answers a reminder campaign meets, so tags,
+/// opt-outs and redials can be rehearsed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Reply {
+    Confirms,
+    AnotherTime,
+    TomorrowAfternoon,
+    DoNotCall,
+    Silent,
+}
+
+impl Reply {
+    /// Half of the people confirm; the rest share the other answers.
+    const ALL: [Reply; 8] = [
+        Reply::Confirms,
+        Reply::Confirms,
+        Reply::Confirms,
+        Reply::Confirms,
+        Reply::AnotherTime,
+        Reply::TomorrowAfternoon,
+        Reply::DoNotCall,
+        Reply::Silent,
+    ];
+
+    fn turns(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Reply::Confirms => &[
+                ("user", "好的，我知道了，谢谢。OK, got it, thanks."),
+                ("assistant", "不客气，再见！You're welcome, goodbye!"),
+            ],
+            Reply::AnotherTime => &[
+                (
+                    "user",
+                    "那个时间不行，能改时间吗？That time doesn't work, can we change it?",
+                ),
+                (
+                    "assistant",
+                    "好的，诊所会再联系您。The clinic will call you back.",
+                ),
+            ],
+            Reply::TomorrowAfternoon => &[
+                (
+                    "user",
+                    "我现在在忙，明天下午再打给我吧。I'm busy, call me tomorrow afternoon.",
+                ),
+                (
+                    "assistant",
+                    "好的，明天下午再联系您。Sure, tomorrow afternoon.",
+                ),
+            ],
+            Reply::DoNotCall => &[
+                ("user", "别再打了，不要再给我打电话。Don't call me again."),
+                (
+                    "assistant",
+                    "抱歉打扰，不会再打扰您。Sorry, we won't call again.",
+                ),
+            ],
+            Reply::Silent => &[
+                ("assistant", "喂？您好，能听到吗？Hello, can you hear me?"),
+                ("assistant", "那我先挂了，再见。I'll hang up now, goodbye."),
+            ],
+        }
+    }
 }
 
 pub(super) async fn balance(State(sim): State<Arc<Sim>>, headers: HeaderMap) -> Response {
