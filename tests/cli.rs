@@ -116,6 +116,18 @@ fn a_run_against_stepcall_sim_is_a_rehearsal() {
     first
         .ws
         .test()
+        .args(["status", "campaign.yaml"])
+        .stdout_contains("campaign `test-campaign` (simulated: no real call was made): 5 contacts")
+        .status(0);
+    first
+        .ws
+        .test()
+        .args(["export", "campaign.yaml", "-o", "results.csv"])
+        .stderr("wrote 5 contacts to results.csv (simulated: no real call was made)\n")
+        .status(0);
+    first
+        .ws
+        .test()
         .args(["run", "campaign.yaml", "--simulate"])
         .stdout_contains("simulated")
         .stderr_any()

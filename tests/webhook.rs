@@ -351,3 +351,65 @@ fn a_missing_webhook_secret_stops_before_any_call() {
         .status(78);
     assert!(sim.journal().is_empty());
 }
+
+/// A provider of the test's own that is not stepcall's simulator: every call completes.
+async fn real_provider() -> String {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let initiate = move || {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            serde_json::json!({"success": true, "call_ids": [format!("live-{n}")]}).to_string()
+        }
+    };
+    let search = |body: String| async move {
+        let asked: serde_json::Value = serde_json::from_str(&body).unwrap();
+        serde_json::json!({"success": true, "call_id": asked["call_id"], "call_status": "completed", "duration_seconds": 30})
+            .to_string()
+    };
+    let app = Router::new()
+        .route(stepcall::INITIATE_PATH, post(initiate))
+        .route(stepcall::SEARCH_PATH, post(search));
+    crate::harness::serve(app).await
+}
+
+/// A rehearsal pointed at the real CRM URL can be told apart: its events say
+/// `"simulated": true`, and a real run's say `false`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_says_whether_it_comes_from_a_rehearsal() {
+    let seen = Arc::new(Seen::default());
+    let url = crm(Crm::Ok, Arc::default(), seen.clone()).await;
+    let sim = Sim::start(&[]);
+    let ws = Workspace::new();
+    ws.contacts(3);
+    let campaign = webhook_campaign(&ws, &url, "");
+    run_once(&ws, &sim, &campaign, SECRET).await;
+    let real = real_provider().await;
+    let live_ws = Workspace::new();
+    live_ws.contacts(2);
+    let live = webhook_campaign(&live_ws, &url, "");
+    let run = live_ws
+        .test()
+        .provider(&real)
+        .arg("run")
+        .arg(&live)
+        .env("CRM_WEBHOOK_SECRET", SECRET)
+        .stdout_any()
+        .stderr_any()
+        .spawn();
+    finish(run, 0).await;
+    let deliveries = seen.deliveries.lock().unwrap();
+    let simulated: Vec<_> = deliveries
+        .iter()
+        .map(|(_, body)| {
+            let event: serde_json::Value = serde_json::from_str(body).unwrap();
+            (
+                event["call_id"].as_str().unwrap().starts_with("live-"),
+                event["simulated"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(simulated.len(), 5, "{simulated:?}");
+    for (live, flag) in simulated {
+        assert_eq!(flag, serde_json::Value::Bool(!live), "live {live}");
+    }
+}

@@ -35,7 +35,12 @@ pub(super) fn export(
             out.flush().map_err(write_err)?;
             drop(out);
             std::fs::rename(&partial, path).map_err(write_err)?;
-            eprintln!("wrote {n} contacts to {}", path.display());
+            let simulated = store.mode()? == Some(crate::state::Mode::Simulated);
+            eprintln!(
+                "wrote {n} contacts to {}{}",
+                path.display(),
+                crate::output::status::rehearsal_mark(simulated)
+            );
         }
     }
     Ok(exit::SUCCESS)

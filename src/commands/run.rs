@@ -53,11 +53,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8> {
         println!("{json}");
         return Ok(exit::SUCCESS);
     }
-    let label = if report.simulated {
-        " (simulated: no real call was made)"
-    } else {
-        ""
-    };
+    let label = crate::output::status::rehearsal_mark(report.simulated);
     println!("campaign `{}`{label}", report.campaign);
     println!("  {}", report.counts.line());
     let uncertain = report.counts.get(CallState::Uncertain);

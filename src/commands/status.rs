@@ -19,7 +19,7 @@ pub(super) fn status(campaign: &Campaign, json: bool) -> Result<u8> {
         );
         return Ok(exit::SUCCESS);
     }
-    let label = if status.simulated { " (simulated)" } else { "" };
+    let label = crate::output::status::rehearsal_mark(status.simulated);
     println!(
         "campaign `{}`{label}: {} contacts",
         status.campaign,

@@ -13,6 +13,16 @@ use crate::errors::Result;
 use crate::state::machine::{CallState, Counts, Queue};
 use crate::state::{Mode, Store};
 
+/// What every line a person reads about a rehearsal's campaign carries after its name: the
+/// run's summary, `status` and the export's summary line.
+pub fn rehearsal_mark(simulated: bool) -> &'static str {
+    if simulated {
+        " (simulated: no real call was made)"
+    } else {
+        ""
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Status {
     pub campaign: String,

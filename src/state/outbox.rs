@@ -5,8 +5,8 @@ use rusqlite::params;
 
 use crate::errors::{Error, Result};
 
-use super::store::Store;
 use super::store::now;
+use super::store::{Mode, Store};
 
 /// Queues the webhook event for an attempt's result, built from what was just committed.
 pub(super) fn owe(
@@ -20,9 +20,11 @@ pub(super) fn owe(
              'event', ?2, 'at', ?3, 'campaign', (SELECT value FROM meta WHERE key = 'campaign'),
              'phone', c.phone, 'row', json(c.cells), 'call_state', c.state, 'call_id', a.call_id,
              'attempt', a.number, 'call_status_raw', a.status_raw, 'duration_seconds', a.duration_seconds,
-             'cost', a.cost, 'transcript', a.transcript, 'tags', a.tags)
+             'cost', a.cost, 'transcript', a.transcript, 'tags', a.tags,
+             'simulated', json(CASE WHEN (SELECT value FROM meta WHERE key = 'mode') = ?4
+                                   THEN 'true' ELSE 'false' END))
          FROM attempts a JOIN contacts c ON c.id = a.contact_id WHERE a.id = ?1",
-        params![attempt_id, kind, stamp],
+        params![attempt_id, kind, stamp, Mode::Simulated.as_str()],
         |r| r.get(0),
     )?;
     tx.execute(
