@@ -68,6 +68,7 @@ fn contacts_not_dialled_yet_get_the_new_template() {
         .key("aicall_wrong")
         .args(["run", campaign_arg])
         .stderr_contains("rejected the API key")
+        .stdout_contains("2 not dialled yet")
         .status(77);
     let edited = std::fs::read_to_string(&campaign)
         .unwrap()

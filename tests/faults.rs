@@ -65,6 +65,8 @@ fn a_wrong_key_stops_the_run_with_a_clear_message_and_dials_nobody() {
         .key("aicall_wrong_key")
         .args(["run", campaign])
         .stderr_contains("rejected the API key")
+        // The summary says where things stand: nobody dialled.
+        .stdout_contains("0 awaiting a result, 10 not dialled yet")
         // The message says how to fix it.
         .stderr_contains("STEPONEAI_API_KEY")
         .status(77);

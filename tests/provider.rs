@@ -314,6 +314,7 @@ fn throttles_on_every_number_stop_the_run() {
         .arg("run")
         .arg(&campaign)
         .stderr_contains("the account's limit")
+        .stdout_contains("5 held back")
         .status(70);
     assert!(sim.journal().is_empty());
     let status = status_json(&ws);
@@ -400,9 +401,14 @@ async fn an_outage_costs_ten_uncertain_contacts_then_at_most_one_a_run() {
     };
 
     let once = run.clone();
-    tokio::task::spawn_blocking(move || once().stderr_any().status(70))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        once()
+            .stdout_contains("not dialled yet")
+            .stderr_any()
+            .status(70)
+    })
+    .await
+    .unwrap();
     let first = uncertain(&ws);
     assert!(
         (1..=10).contains(&first),
@@ -414,7 +420,10 @@ async fn an_outage_costs_ten_uncertain_contacts_then_at_most_one_a_run() {
         let before = provider.initiates.load(Ordering::SeqCst);
         let once = run.clone();
         tokio::task::spawn_blocking(move || {
-            once().stderr_contains("still does not answer").status(70)
+            once()
+                .stdout_contains("not dialled yet")
+                .stderr_contains("still does not answer")
+                .status(70)
         })
         .await
         .unwrap();
@@ -426,9 +435,14 @@ async fn an_outage_costs_ten_uncertain_contacts_then_at_most_one_a_run() {
     provider.mode.store(1, Ordering::SeqCst);
     let before = provider.initiates.load(Ordering::SeqCst);
     let once = run.clone();
-    tokio::task::spawn_blocking(move || once().stderr_any().status(70))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        once()
+            .stdout_contains("not dialled yet")
+            .stderr_any()
+            .status(70)
+    })
+    .await
+    .unwrap();
     assert_eq!(provider.initiates.load(Ordering::SeqCst), before + 1);
     assert_eq!(uncertain(&ws), first + 1);
 

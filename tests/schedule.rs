@@ -118,17 +118,26 @@ fn a_no_answer_is_redialled_after_the_spacing_and_at_most_max_attempts_times() {
     );
     assert_eq!(dials(&sim), 4, "not before `after`");
     assert_eq!(s["complete"], false);
+    assert_eq!(s["stopped"], "redials waiting", "{s}");
     ws.test()
         .args(["status", c])
         .stdout_contains("4 waiting to redial; the next is due 2026-12-01 11:00 CST")
         .status(0);
     let status = ws
         .test()
+        .now("2026-12-01T10:59:00+08:00")
         .args(["status", c, "--json"])
         .stdout_any()
         .status(0)
         .json();
     assert_eq!(status["redials_waiting"], 4);
+    // One vocabulary for scripts: `status --json` has the run's names, `stopped` aside, and
+    // the same `next_due`.
+    let mut run_keys: Vec<_> = s.as_object().unwrap().keys().collect();
+    run_keys.retain(|k| *k != "stopped");
+    let status_keys: Vec<_> = status.as_object().unwrap().keys().collect();
+    assert_eq!(run_keys, status_keys);
+    assert_eq!(status["next_due"], s["next_due"], "{status}");
     assert!(
         status["next_redial_at"]
             .as_str()

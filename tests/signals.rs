@@ -41,6 +41,16 @@ fn stop_with(signal: i32, code: i32) {
         "{}",
         out.stderr()
     );
+    // The same summary as a finished run, with why it stopped.
+    let summary = out.stdout();
+    for part in [
+        "campaign `test-campaign`",
+        "  stopped by ",
+        "not dialled yet: run the same command again to continue",
+        "state database: ",
+    ] {
+        assert!(summary.contains(part), "no {part:?} in {summary}");
+    }
     let dialled = sim.journal().len();
     assert!(
         dialled <= at_signal + 2,

@@ -17,6 +17,7 @@ fn a_database_locked_by_another_program_stops_the_dialing() {
         .arg(&campaign)
         .stderr_contains("database is locked")
         .stderr_contains("no further call")
+        .stdout_contains("not dialled yet")
         .spawn();
     // A bound on hangs only.
     let deadline = Instant::now() + WATCHDOG;
@@ -63,6 +64,7 @@ fn a_database_that_hits_a_file_size_limit_stops_the_dialing_cleanly() {
         .args(["run", c])
         .stderr_contains("cannot use the state database")
         .stderr_contains("no further call")
+        .stdout_contains("not dialled yet: run the same command again to continue")
         .status(74);
     let dialled = sim.journal().len();
     assert!(

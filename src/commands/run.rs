@@ -6,6 +6,7 @@ use crate::cli::lowargs::RunArgs;
 use crate::config::campaign::Campaign;
 use crate::engine;
 use crate::engine::gate::Halt;
+use crate::engine::run::RunReport;
 use crate::errors::Result;
 use crate::exit;
 use crate::output::status::Status;
@@ -13,75 +14,68 @@ use crate::state::machine::CallState;
 
 use super::status::print_provider_notes;
 
-/// Runs the campaign and prints its summary.
+/// Runs the campaign and prints its summary: also when a signal or the provider ended it
+/// early, then the reason, whose exit code is the run's.
 pub(super) fn run(args: RunArgs) -> Result<u8> {
     let campaign = Campaign::load(&args.campaign)?;
-    let path = campaign.path.clone();
-    let report = engine::run::run(hiargs::run_settings(&args, campaign)?)?;
-    let local = |t: jiff::Timestamp| {
-        report
-            .hours
-            .local(t)
-            .strftime("%Y-%m-%d %H:%M %Z")
-            .to_string()
+    let report = engine::run::run(hiargs::run_settings(&args, campaign.clone())?)?;
+    let status = match Status::read(&campaign) {
+        Ok(status) => status,
+        // A database that cannot be read back: the reason the run stopped says more.
+        Err(e) => return Err(report.stopped.unwrap_or(e)),
+    };
+    let stopped = match (&report.stopped, &report.halt) {
+        (Some(reason), _) => Some(reason.to_string()),
+        (None, Some(halt)) => Some(halt.to_string()),
+        (None, None) => status.owed().map(str::to_string),
     };
     if args.json {
-        let status = Status {
-            campaign: report.campaign.clone(),
-            database: report.database.clone(),
-            started: true,
-            simulated: report.simulated,
-            counts: report.counts.clone(),
-            redials_waiting: report.redials_waiting,
-            next_redial_at: None,
-            webhook_backlog: report.webhook_backlog,
-            held_back: report.held_back,
-            held_back_until: None,
-            several_calls: report.several_calls,
-        };
         let mut json = status.to_json();
-        json["next_due"] = report
-            .next_due
-            .map(|t| report.hours.local(t).to_string())
-            .into();
-        json["stopped"] = report.halt.as_ref().map(|h| h.to_string()).into();
-        if let Some(o) = json.as_object_mut() {
-            // The run's own next_due already covers redials and held-back numbers.
-            o.remove("next_redial_at");
-            o.remove("held_back_until");
-        }
+        json["stopped"] = stopped.into();
         println!("{json}");
-        return Ok(exit::SUCCESS);
+    } else {
+        summary(&campaign, &status, &report);
     }
-    let label = crate::output::status::rehearsal_mark(report.simulated);
-    println!("campaign `{}`{label}", report.campaign);
-    println!("  {}", report.counts.line());
-    let uncertain = report.counts.get(CallState::Uncertain);
+    match report.stopped {
+        Some(reason) => Err(reason),
+        None => Ok(exit::SUCCESS),
+    }
+}
+
+fn summary(campaign: &Campaign, status: &Status, report: &RunReport) {
+    let local = |t: &jiff::Zoned| t.strftime("%Y-%m-%d %H:%M %Z").to_string();
+    let label = crate::output::status::rehearsal_mark(status.simulated);
+    println!("campaign `{}`{label}", status.campaign);
+    println!("  {}", status.counts.line());
+    let uncertain = status.counts.get(CallState::Uncertain);
     if uncertain > 0 {
         println!(
             "  {uncertain} uncertain: the provider may have rung them; they are not dialled again unless you run with --redial-uncertain"
         );
     }
-    let awaiting = report.counts.get(CallState::Dialed);
-    let pending = report.counts.get(CallState::Pending);
+    let awaiting = status.counts.get(CallState::Dialed);
+    let pending = status.counts.get(CallState::Pending);
+    if let Some(reason) = &report.stopped {
+        println!("  {reason}");
+    }
     match &report.halt {
         Some(Halt::OutsideHours { opens: Some(opens) }) => {
             println!(
                 "  outside calling hours: the next window opens {}",
-                local(*opens)
+                local(&campaign.hours.local(*opens))
             );
         }
         Some(halt) => println!("  dialing stopped: {halt}"),
         None => {}
     }
-    if report.redials_waiting > 0 {
-        println!("  {} waiting to redial", report.redials_waiting);
+    if status.redials_waiting > 0 {
+        println!("  {} waiting to redial", status.redials_waiting);
     }
-    print_provider_notes(report.held_back, None, report.several_calls);
-    if report.webhook_backlog > 0 {
+    print_provider_notes(status.held_back, None, status.several_calls);
+    if status.webhook_backlog > 0 {
         println!(
             "  {} results owed to the CRM webhook: the next run delivers them",
-            report.webhook_backlog
+            status.webhook_backlog
         );
     }
     if awaiting > 0 || pending > 0 {
@@ -89,13 +83,12 @@ pub(super) fn run(args: RunArgs) -> Result<u8> {
             "  {awaiting} awaiting a result, {pending} not dialled yet: run the same command again to continue"
         );
     }
-    if let Some(due) = report.next_due {
+    if let Some(due) = &status.next_due {
         println!("  next call due: {}", local(due));
     }
-    println!("  state database: {}", report.database.display());
+    println!("  state database: {}", status.database.display());
     println!(
         "  export the results: stepcall export {} -o results.csv",
-        path.display()
+        campaign.path.display()
     );
-    Ok(exit::SUCCESS)
 }

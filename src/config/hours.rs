@@ -181,6 +181,21 @@ impl Hours {
     pub fn local(&self, at: Timestamp) -> Zoned {
         at.to_zoned(self.zone.clone())
     }
+
+    /// The calendar day around `at` in the campaign's zone, as Unix seconds `[start, end)`:
+    /// the day `limits.daily_max` counts.
+    pub fn day_bounds(&self, at: Timestamp) -> (i64, i64) {
+        let local = self.local(at);
+        let start = local.start_of_day().map(|z| z.timestamp()).unwrap_or(at);
+        let end = local
+            .date()
+            .tomorrow()
+            .ok()
+            .and_then(|d| d.to_zoned(self.zone.clone()).ok())
+            .map(|z| z.timestamp())
+            .unwrap_or(at);
+        (start.as_second(), end.as_second())
+    }
 }
 
 fn zone(name: &str) -> Result<TimeZone, String> {

@@ -40,6 +40,9 @@ pub struct Status {
     pub held_back_until: Option<jiff::Zoned>,
     /// Contacts the provider placed several calls to for one request.
     pub several_calls: u64,
+    /// When the next call could start (a window, a redial, a held-back number, tomorrow's
+    /// quota), if any is owed.
+    pub next_due: Option<jiff::Zoned>,
 }
 
 impl Status {
@@ -56,6 +59,7 @@ impl Status {
             held_back: 0,
             held_back_until: None,
             several_calls: 0,
+            next_due: None,
         };
         if !campaign.state_path.exists() {
             return Ok(status);
@@ -76,7 +80,25 @@ impl Status {
             .and_then(|t| jiff::Timestamp::from_second(t).ok())
             .map(|t| campaign.hours.local(t));
         status.several_calls = store.several_calls()?;
+        status.next_due = next_due(campaign, &store, &status, due, until)?;
         Ok(status)
+    }
+
+    /// Why work is still owed, in the words `run --json` puts under `stopped` when nothing
+    /// stopped it early; `None` when the campaign is complete.
+    pub fn owed(&self) -> Option<&'static str> {
+        let pending = self.counts.get(CallState::Pending);
+        if pending > self.held_back {
+            Some("contacts not dialled yet")
+        } else if self.counts.get(CallState::Dialed) > 0 {
+            Some("results awaited")
+        } else if self.redials_waiting > 0 {
+            Some("redials waiting")
+        } else if self.held_back > 0 {
+            Some("numbers held back by the provider")
+        } else {
+            None
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -100,7 +122,47 @@ impl Status {
             "held_back": self.held_back,
             "held_back_until": self.held_back_until.as_ref().map(|t| t.to_string()),
             "several_calls": self.several_calls,
+            "next_due": self.next_due.as_ref().map(|t| t.to_string()),
             "complete": self.started && unfinished == 0,
         })
     }
+}
+
+/// The earliest moment a call is owed: the next window for contacts not dialled yet (from
+/// tomorrow when today's `daily_max` is used up), the next redial, the end of a hold-back;
+/// each moved into calling hours.
+fn next_due(
+    campaign: &Campaign,
+    store: &Store,
+    status: &Status,
+    redial_due: Option<i64>,
+    held_due: Option<i64>,
+) -> Result<Option<jiff::Zoned>> {
+    use jiff::Timestamp;
+    let hours = &campaign.hours;
+    let now = crate::clock::now();
+    let dial_due = if status.counts.get(CallState::Pending) > status.held_back {
+        let (today, tomorrow) = hours.day_bounds(now);
+        let used_up = match campaign.limits.daily_max {
+            Some(max) => store.calls_started_between(today, tomorrow)? >= u64::from(max),
+            None => false,
+        };
+        let from = if used_up {
+            Timestamp::from_second(tomorrow).unwrap_or(now)
+        } else {
+            now
+        };
+        hours.next_open(from)
+    } else {
+        None
+    };
+    let [redial_due, held_due] = [redial_due, held_due].map(|due| {
+        due.and_then(|t| Timestamp::from_second(t).ok())
+            .and_then(|t| hours.next_open(t.max(now)))
+    });
+    Ok([dial_due, redial_due, held_due]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|t| hours.local(t)))
 }

@@ -157,6 +157,21 @@ impl Counts {
         self.0.iter().sum()
     }
 
+    /// Contacts the campaign calls: those dialled already and those still to dial, but not
+    /// rows it will never ring (invalid, duplicate, suppressed, removed).
+    pub fn to_call(&self) -> u64 {
+        self.total()
+            - [
+                CallState::Invalid,
+                CallState::Duplicate,
+                CallState::Suppressed,
+                CallState::Removed,
+            ]
+            .into_iter()
+            .map(|s| self.get(s))
+            .sum::<u64>()
+    }
+
     /// Contacts this campaign still owes something: a first call, or a call's answer or
     /// result. Redials waiting for their time are counted apart.
     pub fn unfinished(&self) -> u64 {

@@ -21,6 +21,7 @@ pub(super) async fn dial_and_poll(
     stop: Stop,
     Start {
         to_dial,
+        to_call,
         gate,
         known,
         outage,
@@ -76,7 +77,7 @@ pub(super) async fn dial_and_poll(
             "the last run stopped because the provider kept failing; it answers again, so one call goes out alone first"
         );
     }
-    let progress = Arc::new(Progress::new(to_dial));
+    let progress = Arc::new(Progress::new(to_call, to_call - to_dial));
     let ticker = {
         let progress = progress.clone();
         tokio::spawn(async move {

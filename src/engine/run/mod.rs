@@ -9,7 +9,6 @@
 //! answer raises `Stop`: no new call starts, calls on the wire get a bounded grace period, and
 //! what was committed stays committed.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +16,6 @@ use tokio::sync::mpsc;
 
 use crate::clock;
 use crate::config::campaign::{Campaign, PollPolicy, Webhook};
-use crate::config::hours::Hours;
 use crate::config::secrets::ApiKey;
 use crate::engine::dialer::{Dialer, DialerSettings};
 use crate::engine::gate::{Budget, Gate, Halt};
@@ -29,11 +27,10 @@ use crate::input::plan::Plan;
 use crate::output::webhook::Delivery;
 use crate::provider::client::Client;
 use crate::provider::sim::{self, SimConfig};
-use crate::state::machine::{CallState, Counts, Queue};
+use crate::state::machine::{CallState, Queue};
 use crate::state::run_lock::RunLock;
 use crate::state::writer::Writer;
 use crate::state::{Awaiting, ImportSummary, Mode, Run, Store};
-use jiff::Timestamp;
 
 mod dial_and_poll;
 mod prepare;
@@ -70,24 +67,14 @@ pub struct RunSettings {
     pub wait_for_window: bool,
 }
 
+/// How a run ended. What it left behind (counts, redials, what is due next) is read from the
+/// database by `output::status`, the one home of those figures for `run` and `status` alike.
 pub struct RunReport {
-    pub campaign: String,
-    pub database: PathBuf,
-    pub simulated: bool,
-    pub counts: Counts,
     /// Why dialing stopped before the list was done, if it did.
     pub halt: Option<Halt>,
-    /// Contacts waiting for a redial.
-    pub redials_waiting: u64,
-    /// Pending contacts the provider asked to call less often, waiting for their time.
-    pub held_back: u64,
-    /// Contacts the provider placed several calls to for one request.
-    pub several_calls: u64,
-    /// When the next call could be made (a window, a redial, tomorrow's quota), if any is owed.
-    pub next_due: Option<Timestamp>,
-    /// Results the CRM webhook has not accepted yet.
-    pub webhook_backlog: u64,
-    pub hours: Hours,
+    /// What ended the run early (a signal, the provider refusing the account, an outage),
+    /// after everything up to it was committed: the run's summary is printed, then this.
+    pub stopped: Option<Error>,
 }
 
 pub fn run(settings: RunSettings) -> Result<RunReport> {
@@ -141,10 +128,12 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     let start = ready(&campaign, &mut store, &limits, webhook_secret)?;
     if let Some(reason) = stop.take_reason() {
         // A signal during the import: everything is committed, nothing was dialled.
-        return Err(reason);
+        return Ok(RunReport {
+            halt: None,
+            stopped: Some(reason),
+        });
     }
     let gate = start.gate.clone();
-    let queue = start.queue.clone();
     let (writer, db_thread) = Writer::spawn(store);
     let outcome = runtime.block_on(dial_and_poll(
         &campaign,
@@ -156,76 +145,13 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     ));
     runtime.shutdown_timeout(Duration::from_secs(1));
     drop(writer);
-    let store = db_thread.join().map_err(|_| Error::Internal {
+    db_thread.join().map_err(|_| Error::Internal {
         message: "the database thread panicked".into(),
     })?;
-    outcome?;
-    if let Some(reason) = stop.take_reason() {
-        return Err(reason);
-    }
-    summarise(&campaign, &store, gate.closed(), &queue, mode)
-}
-
-/// The run's report, read from what was committed.
-fn summarise(
-    campaign: &Campaign,
-    store: &Store,
-    halt: Option<Halt>,
-    queue: &Queue,
-    mode: Mode,
-) -> Result<RunReport> {
-    let counts = store.counts()?;
-    let webhook_backlog = store.outbox_backlog()?;
-    let pending = counts.get(CallState::Pending);
-    let (redials_waiting, redial_due) = store.redials_waiting(queue)?;
-    let now = clock::now();
-    let (held_back, held_due) = store.held_back(now.as_second())?;
-    let several_calls = store.several_calls()?;
-    let dial_due = (pending > held_back).then(|| match &halt {
-        Some(Halt::OutsideHours { opens }) => *opens,
-        Some(Halt::DailyMax(_)) => {
-            let (_, tomorrow) = day_bounds(&campaign.hours, now);
-            campaign
-                .hours
-                .next_open(Timestamp::from_second(tomorrow).unwrap_or(now))
-        }
-        _ => campaign.hours.next_open(now),
-    });
-    let [redial_due, held_due] = [redial_due, held_due].map(|due| {
-        due.and_then(|t| Timestamp::from_second(t).ok())
-            .and_then(|t| campaign.hours.next_open(t.max(now)))
-    });
-    let next_due = [dial_due.flatten(), redial_due, held_due]
-        .into_iter()
-        .flatten()
-        .min();
     Ok(RunReport {
-        campaign: campaign.name.clone(),
-        database: campaign.state_path.clone(),
-        simulated: mode == Mode::Simulated,
-        counts,
-        halt,
-        redials_waiting,
-        held_back,
-        several_calls,
-        next_due,
-        webhook_backlog,
-        hours: campaign.hours.clone(),
+        halt: gate.closed(),
+        stopped: outcome.err().or_else(|| stop.take_reason()),
     })
-}
-
-/// The calendar day around `at` in the campaign's zone, as Unix seconds `[start, end)`.
-pub fn day_bounds(hours: &Hours, at: Timestamp) -> (i64, i64) {
-    let local = hours.local(at);
-    let start = local.start_of_day().map(|z| z.timestamp()).unwrap_or(at);
-    let end = local
-        .date()
-        .tomorrow()
-        .ok()
-        .and_then(|d| d.to_zoned(hours.zone().clone()).ok())
-        .map(|z| z.timestamp())
-        .unwrap_or(at);
-    (start.as_second(), end.as_second())
 }
 
 /// Ctrl-C or SIGTERM: stop starting calls, let the run wind down. A second one exits at once;

@@ -175,7 +175,8 @@ pub(super) fn import(
 /// What the dialer and the poller start from.
 pub(super) struct Start {
     pub(super) to_dial: u64,
-    pub(super) queue: Queue,
+    /// The campaign's contacts to call, dialled before or not (`Counts::to_call`).
+    pub(super) to_call: u64,
     pub(super) gate: Arc<Gate>,
     /// Calls placed by earlier runs whose result is not in yet.
     pub(super) known: Vec<Awaiting>,
@@ -193,10 +194,12 @@ pub(super) fn ready(
     limits: &Limits,
     webhook_secret: Option<String>,
 ) -> Result<Start> {
-    let to_dial = store.counts()?.get(CallState::Pending);
+    let counts = store.counts()?;
+    let to_dial = counts.get(CallState::Pending);
+    let to_call = counts.to_call();
     let queue = Queue::from(&campaign.redial);
     let started = clock::now();
-    let (day_start, day_end) = day_bounds(&campaign.hours, started);
+    let (day_start, day_end) = campaign.hours.day_bounds(started);
     let budget = Budget {
         max_calls: limits.max_calls,
         max_duration: limits.max_duration,
@@ -206,7 +209,7 @@ pub(super) fn ready(
     let gate = Arc::new(Gate::new(
         campaign.hours.clone(),
         limits.wait_for_window,
-        queue.clone(),
+        queue,
         budget,
         started,
     ));
@@ -230,7 +233,7 @@ pub(super) fn ready(
     };
     Ok(Start {
         to_dial,
-        queue,
+        to_call,
         gate,
         known,
         outage,
