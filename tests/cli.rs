@@ -207,6 +207,54 @@ fn call_wait_and_callinfo_report_a_clear_end_state() {
         .status(3);
 }
 
+/// As the skill's own example: several numbers separated by commas, one call each, each
+/// number printed with its call id; `--wait` waits for all of them.
+#[test]
+fn call_takes_several_numbers_and_waits_for_all_of_them() {
+    let sim = Sim::start(&[]);
+    let out = Test::new()
+        .against(&sim)
+        .args([
+            "call",
+            "13800138000,139-0013-9000",
+            "Remind about tomorrow's 9 AM meeting",
+            "--wait",
+            "--interval",
+            "50ms",
+        ])
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+    let journal = sim.journal();
+    assert_eq!(journal.len(), 2, "one call per number");
+    let stdout = out.stdout();
+    for (entry, phone) in journal.iter().zip(["13800138000", "13900139000"]) {
+        assert_eq!(entry["phone"], phone, "one number per request, in order");
+        let id = entry["call_id"].as_str().unwrap();
+        assert!(
+            stdout.contains(&format!("{phone} call_id: {id}\n")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("call {id}: ")),
+            "not waited for: {stdout}"
+        );
+    }
+
+    // A bad number anywhere refuses the command before anyone is rung.
+    Test::new()
+        .against(&sim)
+        .args(["call", "13800138000,12345", "Say hello"])
+        .stderr_contains("\"12345\" is not a number stepcall will dial")
+        .status(2);
+    Test::new()
+        .against(&sim)
+        .args(["call", "13800138000, 138 0013 8000", "Say hello"])
+        .stderr_contains("given twice")
+        .status(2);
+    assert_eq!(sim.journal().len(), 2);
+}
+
 /// The harness itself: an output the test declared nothing about must be empty.
 #[test]
 #[should_panic(expected = "stdout was declared empty")]

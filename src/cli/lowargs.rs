@@ -222,7 +222,7 @@ pub struct SimArgs {
 
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    /// The number to ring.
+    /// The number to ring, or several separated by commas (one call each).
     pub phone: String,
     /// What the AI caller should do.
     pub requirement: String,

@@ -193,22 +193,114 @@ async fn oneoff_client(
     ))
 }
 
+/// At most this many numbers in one `call`: more is a campaign, with its hours, limits and
+/// state.
+const MAX_NUMBERS: usize = 20;
+
+/// The numbers of `call`'s first argument, split on commas as the skill's callout.sh takes
+/// them, each checked before anyone is rung: a typo in the third number must not leave the
+/// first two rung and the command failed.
+fn numbers(arg: &str) -> Result<Vec<String>> {
+    let raw: Vec<&str> = arg
+        .split([',', '，'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if raw.len() > MAX_NUMBERS {
+        return Err(Error::Usage {
+            message: format!(
+                "{} numbers for one `call`; it takes at most {MAX_NUMBERS}",
+                raw.len()
+            ),
+            help: "put the numbers in a contact list and run a campaign (see the README)".into(),
+        });
+    }
+    let mut seen = Vec::new();
+    for p in raw {
+        let normalized = phone::normalize(p).map_err(|reason| Error::Usage {
+            message: format!("{p:?} is not a number stepcall will dial: {reason}"),
+            help: "give mainland China numbers separated by commas, e.g. 13800138000,010-6552 9988"
+                .into(),
+        })?;
+        if seen.contains(&normalized) {
+            return Err(Error::Usage {
+                message: format!("{p:?} is given twice: nobody is rung twice by one command"),
+                help: "give each number once".into(),
+            });
+        }
+        seen.push(normalized);
+    }
+    if seen.is_empty() {
+        return Err(Error::Usage {
+            message: "no number to call".into(),
+            help: "give a number, e.g. stepcall call 13800138000 \"Say hello\"".into(),
+        });
+    }
+    Ok(seen)
+}
+
 pub(super) fn call(args: CallArgs) -> Result<u8> {
+    let phones = numbers(&args.phone)?;
     super::runtime()?.block_on(async {
         let (client, _simulator) = oneoff_client(args.base_url, args.simulate).await?;
-        let call_ids = place(&client, &args.phone, &args.requirement).await?;
-        for call_id in &call_ids {
-            println!("call_id: {call_id}");
-        }
-        if args.wait {
+        if let [only] = phones.as_slice() {
+            let call_ids = place(&client, only, &args.requirement).await?;
             for call_id in &call_ids {
-                // About 30 minutes of doubling waits, like a campaign's poll horizon.
-                let finished = wait_for_record(&client, call_id, 36, args.interval, true).await?;
-                println!("{}", describe(call_id, &finished.result));
+                println!("call_id: {call_id}");
+            }
+            if args.wait {
+                wait_for_all(&client, &call_ids, args.interval).await?;
+            }
+            return Ok(exit::SUCCESS);
+        }
+        // One request per number, in order; a number the provider would not take is
+        // reported and the others still get their call. An account-wide refusal stops all.
+        let mut placed = Vec::new();
+        let mut first_error = None;
+        for phone in &phones {
+            match place(&client, phone, &args.requirement).await {
+                Ok(call_ids) => {
+                    for call_id in &call_ids {
+                        println!("{phone} call_id: {call_id}");
+                    }
+                    placed.extend(call_ids);
+                }
+                Err(e @ (Error::CallNotPlaced { .. } | Error::CallUncertain { .. })) => {
+                    tracing::error!("{phone}: {e}");
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
             }
         }
-        Ok(exit::SUCCESS)
+        if args.wait {
+            wait_for_all(&client, &placed, args.interval).await?;
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(exit::SUCCESS),
+        }
     })
+}
+
+/// Waits for every call's record at once and prints them in the order given.
+async fn wait_for_all(client: &Client, call_ids: &[String], interval: Duration) -> Result<()> {
+    // About 30 minutes of doubling waits, like a campaign's poll horizon.
+    let waits = call_ids
+        .iter()
+        .map(|call_id| wait_for_record(client, call_id, 36, interval, true));
+    let finished = futures_util::future::join_all(waits).await;
+    let mut pending = None;
+    for (call_id, finished) in call_ids.iter().zip(finished) {
+        match finished {
+            Ok(f) => println!("{}", describe(call_id, &f.result)),
+            Err(e @ Error::ResultPending { .. }) => {
+                tracing::error!("{e}");
+                pending.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    pending.map_or(Ok(()), Err)
 }
 
 pub(super) fn callinfo(args: CallinfoArgs) -> Result<u8> {
