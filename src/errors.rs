@@ -55,11 +55,12 @@ pub enum Error {
     },
 
     #[error("{}: the phone column `{column}` is not in the header (columns: {available})", path.display())]
-    #[diagnostic(help("set `phone_column:` in the campaign file to one of the columns above"))]
+    #[diagnostic(help("{help}"))]
     MissingPhoneColumn {
         path: PathBuf,
         column: String,
         available: String,
+        help: String,
     },
 
     #[error("{}: the user_requirement template does not parse: {message}", path.display())]
@@ -148,7 +149,7 @@ pub enum Error {
     },
 
     #[error("there is no state database at {} yet", path.display())]
-    #[diagnostic(help("run the campaign first: stepcall run <campaign>"))]
+    #[diagnostic(help("run the campaign first: {} run <campaign>", crate::cli::program()))]
     NoState { path: PathBuf },
 
     #[error("cannot use the state database {}: {cause}", path.display())]
@@ -166,9 +167,13 @@ pub enum Error {
 
     #[error("no Stepone API key found")]
     #[diagnostic(help(
-        "set STEPONEAI_API_KEY, or put {{\"steponeai_api_key\": \"...\"}} in ~/.clawd/secrets.json (keys are made at https://open-skill.steponeai.com/keys); to try stepcall without a key, add --simulate"
+        "set STEPONEAI_API_KEY, or put {{\"steponeai_api_key\": \"...\"}} in ~/.clawd/secrets.json (keys are made at https://open-skill.steponeai.com/keys){}",
+        if *simulate { "; to try stepcall without a key, add --simulate" } else { "" }
     ))]
-    NoApiKey,
+    NoApiKey {
+        /// The command takes `--simulate`, so the help may offer it.
+        simulate: bool,
+    },
 
     #[error("the API key contains characters that cannot be sent in an HTTP header")]
     #[diagnostic(help(
@@ -228,9 +233,16 @@ pub enum Error {
 
     #[error("the provider did not give a result for call {call_id} after {tries} tries")]
     #[diagnostic(help(
-        "records can take minutes to appear: try again later with `stepcall callinfo {call_id}`"
+        "records can take minutes to appear: try again later with `{} callinfo {call_id}`",
+        crate::cli::program()
     ))]
     ResultPending { call_id: String, tries: u32 },
+
+    #[error("the provider knows no call with the id {call_id} (HTTP 404: {message})")]
+    #[diagnostic(help(
+        "check the id: it is the `call_id` printed by `call` or shown in the export's call_id column"
+    ))]
+    CallNotFound { call_id: String, message: String },
 
     #[error("the provider did not accept the call: {message}")]
     #[diagnostic(help("{help}"))]
@@ -282,7 +294,7 @@ impl Error {
             | Error::StateMoved { .. }
             | Error::StateBehind { .. } => exit::STATE_ERROR,
             Error::Locked { .. } => exit::LOCKED,
-            Error::NoApiKey
+            Error::NoApiKey { .. }
             | Error::BadApiKey
             | Error::Endpoint { .. }
             | Error::WebhookSecret { .. } => exit::CONFIG,
@@ -292,6 +304,7 @@ impl Error {
             Error::VersionRejected { .. } => exit::VERSION_REJECTED,
             Error::NoBalance { .. } => exit::NO_BALANCE,
             Error::ResultPending { .. } => exit::RESULT_PENDING,
+            Error::CallNotFound { .. } => exit::INVALID_INPUT,
             Error::WriteFile { .. } | Error::SimulatorBind { .. } => exit::FAILURE,
             Error::Interrupted { code, .. } => *code,
         }

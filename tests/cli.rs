@@ -202,9 +202,10 @@ fn call_wait_and_callinfo_report_a_clear_end_state() {
     };
     let out = info(&call_id).stdout_any().status(0);
     assert!(out.stdout().starts_with(&format!("call {call_id}: ")));
+    // An id the provider answers 404 for is said to be unknown, at once, not "not ready".
     info("no-such-call")
-        .stderr_contains("stepcall callinfo no-such-call")
-        .status(3);
+        .stderr_contains("the provider knows no call with the id no-such-call")
+        .status(2);
 }
 
 /// As the skill's own example: several numbers separated by commas, one call each, each
@@ -253,6 +254,51 @@ fn call_takes_several_numbers_and_waits_for_all_of_them() {
         .stderr_contains("given twice")
         .status(2);
     assert_eq!(sim.journal().len(), 2);
+}
+
+/// Hints name commands that work where they are printed: the program as it was started (a
+/// newcomer who followed the README's `cargo run` has no `stepcall` on PATH), and never a flag
+/// the command does not take.
+#[test]
+fn hints_name_commands_that_work_where_they_are_printed() {
+    let program = env!("CARGO_BIN_EXE_stepcall");
+    let sim = Sim::start(&["--record-delay", "1h"]);
+    let call_id = Test::new()
+        .against(&sim)
+        .args(["call", "13800138000", "Say hello"])
+        .stdout_any()
+        .status(0)
+        .stdout()
+        .trim()
+        .strip_prefix("call_id: ")
+        .unwrap()
+        .to_string();
+    Test::new()
+        .against(&sim)
+        .args(["callinfo", &call_id, "--retries", "1"])
+        .stderr_contains(&format!(
+            "try again later with `{program} callinfo {call_id}`"
+        ))
+        .stderr_any()
+        .status(3);
+    let no_key = Test::new()
+        .args(["callinfo", &call_id])
+        .stderr_contains("STEPONEAI_API_KEY")
+        .status(78);
+    assert!(
+        !no_key.stderr().contains("--simulate"),
+        "{}",
+        no_key.stderr()
+    );
+    Test::new()
+        .contacts(1)
+        .campaign("")
+        .args(["run", "campaign.yaml", "--simulate"])
+        .stdout_contains(&format!(
+            "export the results: {program} export campaign.yaml"
+        ))
+        .stderr_any()
+        .status(0);
 }
 
 /// The harness itself: an output the test declared nothing about must be empty.

@@ -137,6 +137,10 @@ fn outcome_tags_come_from_what_people_said_and_opt_outs_are_suppressed() {
         .args(["suppress", c, &phones[0]])
         .stdout("0 numbers added to the do-not-call list of `test-campaign` (1 already on it)\n")
         .status(0);
+    ws.test()
+        .args(["suppress", c, "13900139000", &phones[0]])
+        .stdout("1 number added to the do-not-call list of `test-campaign` (1 already on it)\n")
+        .status(0);
 }
 
 #[test]

@@ -59,7 +59,7 @@ fn a_window_that_closes_mid_run_stops_new_calls_until_the_next_one() {
         .against(&sim)
         .now("2026-12-01T13:00:00+08:00")
         .args(["run", c])
-        .stdout_contains("next call due: 2026-12-01 14:00 CST")
+        .stdout_contains("next call due: 2026-12-01 14:00 Asia/Shanghai")
         .stderr_any()
         .status(0);
     assert_eq!(sim.journal().len(), dialled);
@@ -121,7 +121,7 @@ fn a_no_answer_is_redialled_after_the_spacing_and_at_most_max_attempts_times() {
     assert_eq!(s["stopped"], "redials waiting", "{s}");
     ws.test()
         .args(["status", c])
-        .stdout_contains("4 waiting to redial; the next is due 2026-12-01 11:00 CST")
+        .stdout_contains("4 waiting to redial; the next is due 2026-12-01 11:00 Asia/Shanghai")
         .status(0);
     let status = ws
         .test()

@@ -48,6 +48,36 @@ fn an_unknown_key_is_reported_with_file_line_and_column() {
         .arg(&campaign)
         .stderr_contains("c.yaml:5:3")
         .stderr_contains("calls_per_minit")
+        .stderr_contains("did you mean `calls_per_minute`?")
+        .status(2);
+    let top = ws.write(
+        "top.yaml",
+        "name: t\ncontacts: contacts.csv\nuser_requirement: hi\nlimit: { calls_per_minute: 5 }\n",
+    );
+    ws.test()
+        .arg("validate")
+        .arg(&top)
+        .stderr_contains("did you mean `limits`?")
+        .status(2);
+}
+
+/// A clinic's list calls its phone column 手机号: the error names it, and the line to write.
+#[test]
+fn a_missing_phone_column_suggests_the_one_that_looks_like_phones() {
+    let ws = Workspace::new();
+    ws.write(
+        "clinic.csv",
+        "姓名,手机号,预约日期\n张三,13800138000,12月1日\n",
+    );
+    let campaign = ws.write(
+        "c.yaml",
+        "name: t\ncontacts: clinic.csv\nuser_requirement: 您好 {{ 姓名 }}\n",
+    );
+    ws.test()
+        .arg("validate")
+        .arg(&campaign)
+        .stderr_contains("the phone column `phone` is not in the header")
+        .stderr_contains("put `phone_column: 手机号` in")
         .status(2);
 }
 

@@ -36,6 +36,14 @@ pub fn api_key() -> Result<ApiKey> {
     )
 }
 
+/// The key for a command without `--simulate` (`callinfo`): its help never offers the flag.
+pub fn api_key_without_simulate() -> Result<ApiKey> {
+    api_key().map_err(|e| match e {
+        Error::NoApiKey { .. } => Error::NoApiKey { simulate: false },
+        other => other,
+    })
+}
+
 /// The base URL for a live command: the flag, then the environment, then the campaign file.
 pub fn base_url(flag: Option<String>, campaign: Option<&Campaign>) -> Result<String> {
     let chosen = flag

@@ -11,3 +11,17 @@
 pub(crate) mod hiargs;
 pub(crate) mod logging;
 pub(crate) mod lowargs;
+
+/// How this program was started, for the hints that name a command: `target/debug/stepcall`
+/// for someone who followed the README's `cargo run` (which puts nothing on PATH), `stepcall`
+/// for an installed one. A hint must work where it is printed.
+pub fn program() -> &'static str {
+    static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        std::env::args_os()
+            .next()
+            .and_then(|a| a.into_string().ok())
+            .filter(|a| a.contains('/') && !a.contains(char::is_whitespace))
+            .unwrap_or_else(|| "stepcall".to_string())
+    })
+}

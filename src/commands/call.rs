@@ -130,6 +130,18 @@ pub async fn wait_for_record(
                 record: Record::NotReady,
                 ..
             } => tracing::info!("try {try_number}/{tries}: no record yet"),
+            Poll::Failed {
+                reason,
+                answer: Some(answer),
+            } if answer.http_status == Some(404) => {
+                return Err(Error::CallNotFound {
+                    call_id: call_id.to_string(),
+                    message: reason
+                        .strip_prefix("HTTP 404: ")
+                        .unwrap_or(&reason)
+                        .to_string(),
+                });
+            }
             Poll::Failed { reason, .. } | Poll::OtherCall { reason, .. } => {
                 tracing::info!("try {try_number}/{tries}: {reason}")
             }
@@ -233,7 +245,10 @@ fn numbers(arg: &str) -> Result<Vec<String>> {
     if seen.is_empty() {
         return Err(Error::Usage {
             message: "no number to call".into(),
-            help: "give a number, e.g. stepcall call 13800138000 \"Say hello\"".into(),
+            help: format!(
+                "give a number, e.g. {} call 13800138000 \"Say hello\"",
+                crate::cli::program()
+            ),
         });
     }
     Ok(seen)
@@ -306,7 +321,11 @@ async fn wait_for_all(client: &Client, call_ids: &[String], interval: Duration) 
 pub(super) fn callinfo(args: CallinfoArgs) -> Result<u8> {
     super::runtime()?.block_on(async {
         let url = hiargs::base_url(args.base_url, None)?;
-        let client = Client::new(&url, hiargs::api_key()?, Duration::from_secs(30));
+        let client = Client::new(
+            &url,
+            hiargs::api_key_without_simulate()?,
+            Duration::from_secs(30),
+        );
         let finished =
             wait_for_record(&client, &args.call_id, args.retries, args.interval, false).await?;
         if args.json {

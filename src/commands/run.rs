@@ -43,7 +43,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8> {
 }
 
 fn summary(campaign: &Campaign, status: &Status, report: &RunReport) {
-    let local = |t: &jiff::Zoned| t.strftime("%Y-%m-%d %H:%M %Z").to_string();
+    let local = crate::config::hours::show;
     let label = crate::output::status::rehearsal_mark(status.simulated);
     println!("campaign `{}`{label}", status.campaign);
     println!("  {}", status.counts.line());
@@ -88,7 +88,8 @@ fn summary(campaign: &Campaign, status: &Status, report: &RunReport) {
     }
     println!("  state database: {}", status.database.display());
     println!(
-        "  export the results: stepcall export {} -o results.csv",
+        "  export the results: {} export {} -o results.csv",
+        crate::cli::program(),
         campaign.path.display()
     );
 }

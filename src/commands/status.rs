@@ -30,7 +30,7 @@ pub(super) fn status(campaign: &Campaign, json: bool) -> Result<u8> {
         let due = status
             .next_redial_at
             .as_ref()
-            .map(|t| t.strftime("%Y-%m-%d %H:%M %Z").to_string());
+            .map(crate::config::hours::show);
         println!(
             "  {} waiting to redial; the next is due {}",
             status.redials_waiting,
@@ -61,7 +61,7 @@ pub(super) fn print_provider_notes(
 ) {
     if held_back > 0 {
         let until = until.map_or(String::new(), |t| {
-            format!("; the first may go {}", t.strftime("%Y-%m-%d %H:%M %Z"))
+            format!("; the first may go {}", crate::config::hours::show(t))
         });
         println!(
             "  {held_back} held back: the provider asked to call those numbers less often{until}"

@@ -18,7 +18,8 @@ pub(super) fn suppress(campaign: &Campaign, raw: &[String]) -> Result<u8> {
     let mut store = Store::open(&campaign.state_path, true)?;
     let added = store.suppress(&phones, "stepcall suppress")?;
     println!(
-        "{added} numbers added to the do-not-call list of `{}` ({} already on it)",
+        "{} added to the do-not-call list of `{}` ({} already on it)",
+        crate::state::numbers(added),
         campaign.name,
         phones.len() as u64 - added
     );

@@ -542,6 +542,22 @@ pub fn check_base_url(url: &str) -> std::result::Result<String, String> {
     Ok(url.to_string())
 }
 
+/// The known key nearest to the unknown one serde names ("unknown field `limit`, expected one
+/// of `name`, ..."), when one is near enough to be the key meant.
+fn nearest_key(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let (_, expected) = rest.split_once("expected ")?;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|key| (strsim::jaro_winkler(unknown, key), key))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, key)| key)
+}
+
 fn syntax_error(path: &Path, text: &str, err: &serde_norway::Error) -> Error {
     let (line, column, offset) = match err.location() {
         Some(loc) => (loc.line(), loc.column(), loc.index()),
@@ -554,7 +570,9 @@ fn syntax_error(path: &Path, text: &str, err: &serde_norway::Error) -> Error {
         Some(i) => full[..i].to_string(),
         None => full,
     };
-    let help = if message.starts_with("unknown field") {
+    let help = if let Some(nearest) = nearest_key(&message) {
+        format!("did you mean `{nearest}`?")
+    } else if message.contains("unknown field") {
         "remove or correct the key; the README's \"Campaign file\" section lists every key"
             .to_string()
     } else if message.starts_with("missing field") {

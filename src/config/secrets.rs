@@ -50,10 +50,10 @@ fn find(from_env: Option<String>, home: Option<PathBuf>) -> Result<ApiKey> {
         return Ok(ApiKey(key.trim().to_string()));
     }
     let Some(path) = home.map(|home| home.join(".clawd").join("secrets.json")) else {
-        return Err(Error::NoApiKey);
+        return Err(Error::NoApiKey { simulate: true });
     };
     if !path.exists() {
-        return Err(Error::NoApiKey);
+        return Err(Error::NoApiKey { simulate: true });
     }
     from_file(&path)
 }

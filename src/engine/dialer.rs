@@ -306,7 +306,7 @@ impl Dialer {
                     if self.gate.closed().is_none() {
                         tracing::info!(
                             "outside calling hours; waiting until {} for the next window",
-                            self.gate.hours.local(opens).strftime("%Y-%m-%d %H:%M %Z")
+                            crate::config::hours::show(&self.gate.hours.local(opens))
                         );
                     }
                     tokio::select! {
@@ -525,7 +525,7 @@ impl Dialer {
                     .local(jiff::Timestamp::from_second(until).unwrap_or(clock::now()));
                 *reason = format!(
                     "{reason}; held back until {}",
-                    local.strftime("%Y-%m-%d %H:%M %Z")
+                    crate::config::hours::show(&local)
                 );
                 (Next::Done, Some(until))
             }

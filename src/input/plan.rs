@@ -58,6 +58,27 @@ pub struct PlannedRow {
     pub verdict: Verdict,
 }
 
+/// The first header named like a phone column, in the words Chinese and English lists use.
+fn phone_like(headers: &[String]) -> Option<&str> {
+    const WORDS: [&str; 8] = [
+        "手机",
+        "电话",
+        "号码",
+        "联系方式",
+        "phone",
+        "mobile",
+        "tel",
+        "cell",
+    ];
+    headers
+        .iter()
+        .find(|h| {
+            let h = h.to_lowercase();
+            WORDS.iter().any(|w| h.contains(w))
+        })
+        .map(String::as_str)
+}
+
 pub struct Plan {
     reader: ContactReader,
     template: Template,
@@ -84,6 +105,14 @@ impl Plan {
                 path: campaign.contacts.clone(),
                 column: campaign.phone_column.clone(),
                 available: available.clone(),
+                help: match phone_like(headers) {
+                    Some(h) => format!(
+                        "the column `{h}` looks like phones: put `phone_column: {h}` in {}",
+                        campaign.path.display()
+                    ),
+                    None => "set `phone_column:` in the campaign file to one of the columns above"
+                        .into(),
+                },
             })?;
         if let Some(clash) = headers
             .iter()

@@ -8,6 +8,14 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// `1 number` or `3 numbers`: how the messages about this list count what was added.
+pub fn numbers(n: u64) -> String {
+    match n {
+        1 => "1 number".into(),
+        n => format!("{n} numbers"),
+    }
+}
+
 /// Where an opt-out recorded from a call's tags comes from.
 pub(super) const OPT_OUT_SOURCE: &str = "opt_out tag";
 

@@ -26,6 +26,7 @@ mod tests;
 pub(crate) mod writer;
 
 pub use dialing::*;
+pub use do_not_call::numbers;
 pub use import::*;
 pub use reads::*;
 pub use results::*;

@@ -110,8 +110,9 @@ pub(super) fn import(
         let added = store.suppress(&numbers, &list.display().to_string())?;
         if added > 0 {
             tracing::info!(
-                "{}: {added} numbers added to the do-not-call list",
-                list.display()
+                "{}: {} added to the do-not-call list",
+                list.display(),
+                crate::state::numbers(added)
             );
         }
     }
