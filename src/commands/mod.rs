@@ -92,8 +92,14 @@ fn dispatch(command: Command) -> Result<u8> {
             since,
         } => {
             let campaign = Campaign::load(&campaign)?;
-            let options =
-                hiargs::export_options(&campaign, excel, &format, &only, since.as_deref())?;
+            let flags = hiargs::ExportFlags {
+                output: output.as_deref(),
+                excel,
+                format: format.as_deref(),
+                only: &only,
+                since: since.as_deref(),
+            };
+            let options = hiargs::export_options(&campaign, flags)?;
             export::export(&campaign, output.as_deref(), &options)
         }
         Command::Sim(args) => sim::sim(*args),

@@ -88,7 +88,7 @@ fn summary(campaign: &Campaign, status: &Status, report: &RunReport) {
     }
     println!("  state database: {}", status.database.display());
     println!(
-        "  export the results: stepcall export {} -o results.csv",
+        "  export the results: stepcall export {} -o results.xlsx",
         campaign.path.display()
     );
 }
