@@ -17,7 +17,7 @@ use super::status::print_provider_notes;
 /// Runs the campaign and prints its summary: also when a signal or the provider ended it
 /// early, then the reason, whose exit code is the run's.
 pub(super) fn run(args: RunArgs) -> Result<u8> {
-    let campaign = Campaign::load(&args.campaign)?;
+    let campaign = super::load(&args.campaign)?;
     let report = engine::run::run(hiargs::run_settings(&args, campaign.clone())?)?;
     let status = match Status::read(&campaign) {
         Ok(status) => status,
