@@ -116,12 +116,7 @@ fn write_csv(store: &Store, mut out: impl Write, options: &ExportOptions) -> Res
     }
     let columns = store.columns()?;
     let mut csv = csv::Writer::from_writer(out);
-    let header: Vec<&str> = columns
-        .iter()
-        .map(String::as_str)
-        .chain(RESULT_COLUMNS.iter().copied())
-        .collect();
-    csv.write_record(&header).map_err(io)?;
+    csv.write_record(header(&columns)).map_err(io)?;
     let mut written = 0;
     store.for_each_export_row(|row| {
         if !options.keeps(&row) {
@@ -152,12 +147,16 @@ pub fn cell(value: String, excel: bool) -> String {
     }
 }
 
-/// A stored instant as `clock::for_people` writes it; kept as stored if it is not one.
+/// A stored instant as `clock::for_people` writes it.
 fn people_time(stored: &str, zone: &TimeZone) -> String {
-    stored.parse::<Timestamp>().map_or_else(
-        |_| stored.to_string(),
-        |t| crate::clock::for_people(t, zone),
-    )
+    stored_time(stored).text(zone)
+}
+
+/// A stored instant; one that does not parse is shown as stored rather than lost.
+fn stored_time(stored: &str) -> Cell {
+    stored
+        .parse::<Timestamp>()
+        .map_or_else(|_| Cell::Text(stored.to_string()), Cell::Time)
 }
 
 /// One exported value, typed, so the workbook can give it the cell it needs (numbers a
@@ -182,15 +181,19 @@ impl Cell {
     }
 }
 
+/// The header: the list's own columns, then `RESULT_COLUMNS`, as `record` fills them.
+pub fn header(columns: &[String]) -> Vec<&str> {
+    columns
+        .iter()
+        .map(String::as_str)
+        .chain(RESULT_COLUMNS.iter().copied())
+        .collect()
+}
+
 /// The row's cells: the list's own columns (always text, as the list had them), then
 /// `RESULT_COLUMNS` in their order.
 pub fn record(columns: &[String], row: &ExportRow) -> Vec<Cell> {
     let text = |v: &Option<String>| v.clone().map_or(Cell::Empty, Cell::Text);
-    // A stored time that does not parse is shown as stored rather than lost.
-    let time = |v: &str| {
-        v.parse::<Timestamp>()
-            .map_or_else(|_| Cell::Text(v.to_string()), Cell::Time)
-    };
     let mut out: Vec<Cell> = columns
         .iter()
         .map(|c| {
@@ -209,8 +212,10 @@ pub fn record(columns: &[String], row: &ExportRow) -> Vec<Cell> {
         row.cost.map_or(Cell::Empty, Cell::Number),
         text(&row.transcript),
         text(&row.error),
-        row.first_dialed_at.as_deref().map_or(Cell::Empty, time),
-        time(&row.updated_at),
+        row.first_dialed_at
+            .as_deref()
+            .map_or(Cell::Empty, stored_time),
+        stored_time(&row.updated_at),
         text(&row.tags),
     ]);
     out

@@ -18,9 +18,8 @@ use std::io::Write;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 
 use crate::errors::{Error, Result};
-use crate::output::export::{Cell, ExportOptions, io, record};
+use crate::output::export::{Cell, ExportOptions, header, io, record};
 use crate::state::Store;
-use crate::state::machine::RESULT_COLUMNS;
 
 /// Excel's limits: rows and columns in a sheet, characters in a cell.
 const MAX_ROWS: u32 = 1_048_576;
@@ -51,11 +50,7 @@ fn xlsx(e: XlsxError) -> Error {
 /// contacts written.
 pub fn write(store: &Store, out: impl Write + Send, options: &ExportOptions) -> Result<u64> {
     let columns = store.columns()?;
-    let header: Vec<&str> = columns
-        .iter()
-        .map(String::as_str)
-        .chain(RESULT_COLUMNS.iter().copied())
-        .collect();
+    let header = header(&columns);
     if header.len() > MAX_COLUMNS {
         return Err(Error::XlsxTooBig {
             limit: "16,384 columns",
@@ -95,6 +90,7 @@ struct Sheet<'a> {
 
 impl<'a> Sheet<'a> {
     fn new(sheet: &'a mut Worksheet, columns: usize) -> Sheet<'a> {
+        // A fixed name Excel accepts, so the only failure it could report cannot happen.
         let _ = sheet.set_name("results");
         Sheet {
             sheet,
