@@ -252,6 +252,10 @@ pub enum Error {
     #[diagnostic(help("{help}"))]
     Usage { message: String, help: String },
 
+    #[error("an Excel sheet holds at most {limit}, and this export has more")]
+    #[diagnostic(help("export as CSV (-o results.csv), or in parts with --only or --since"))]
+    XlsxTooBig { limit: &'static str },
+
     #[error("cannot write {}: {cause}", path.display())]
     #[diagnostic(help("check that the folder exists and is writable"))]
     WriteFile {
@@ -288,6 +292,7 @@ impl Error {
             | Error::SecretsFile { .. }
             | Error::CallNotPlaced { .. }
             | Error::Usage { .. }
+            | Error::XlsxTooBig { .. }
             | Error::ReadFile { .. } => exit::INVALID_INPUT,
             Error::State { .. }
             | Error::StateTooNew { .. }

@@ -318,3 +318,73 @@ fn declared_output_is_checked_exactly_or_in_part() {
         .stdout_contains(env!("CARGO_PKG_VERSION"))
         .status(0);
 }
+
+/// Away from a terminal (cron, a pipe, a log file) a log line is read later, so it starts with
+/// its time: stepcall's clock, in the campaign's zone, to the second, as the export writes it.
+#[test]
+fn a_log_line_away_from_a_terminal_starts_with_the_time_in_the_campaigns_zone() {
+    let ran = Test::new()
+        .contacts(2)
+        .campaign("hours: { timezone: Asia/Shanghai, windows: [\"00:00-23:59\"] }\n")
+        .now("2026-12-02T00:30:00+08:00")
+        .args(["run", "campaign.yaml", "--simulate", "--max-calls", "0"])
+        .stdout_any()
+        .stderr_contains("new rows imported")
+        .status(0);
+    let stderr = ran.stderr();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("new rows imported"))
+        .unwrap();
+    let (stamp, rest) = line.split_once(' ').unwrap();
+    assert!(
+        stamp.starts_with("2026-12-02T00:3") && stamp.ends_with("+08:00") && stamp.len() == 25,
+        "{line:?} does not start with a time like 2026-12-02T00:30:00+08:00"
+    );
+    let at: jiff::Timestamp = stamp.parse().unwrap();
+    let start: jiff::Timestamp = "2026-12-02T00:30:00+08:00".parse().unwrap();
+    assert!(at >= start && at < start + jiff::SignedDuration::from_secs(120));
+    assert!(rest.trim_start().starts_with("INFO "), "{line:?}");
+}
+
+/// On a terminal a person watches the lines arrive: they stay without a time. `script` gives
+/// stepcall a terminal for its stderr.
+#[test]
+fn a_log_line_on_a_terminal_has_no_time() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` (util-linux) to give stepcall a terminal");
+        return;
+    }
+    let test = Test::new()
+        .contacts(2)
+        .campaign("")
+        .now("2026-12-02T00:30:00+08:00")
+        .args(["run", "campaign.yaml", "--simulate", "--max-calls", "0"]);
+    let inner = test.command();
+    let line: Vec<String> = std::iter::once(inner.get_program())
+        .chain(inner.get_args())
+        .map(|a| format!("'{}'", a.to_str().unwrap().replace('\'', "'\\''")))
+        .collect();
+    let mut outer = std::process::Command::new("script");
+    outer
+        .args(["-qefc", &line.join(" "), "/dev/null"])
+        .current_dir(inner.get_current_dir().unwrap());
+    for (name, value) in inner.get_envs() {
+        match value {
+            Some(value) => outer.env(name, value),
+            None => outer.env_remove(name),
+        };
+    }
+    let out = outer.stdin(std::process::Stdio::null()).output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let log = shown
+        .lines()
+        .find(|l| l.contains("new rows imported"))
+        .unwrap_or_else(|| panic!("no log line on the terminal: {shown:?}"));
+    assert!(!log.contains("2026-12-02T"), "{log:?}");
+    assert!(out.status.success(), "{shown}");
+}

@@ -108,6 +108,7 @@ fn exports_the_report_and_rejected_rows_are_created_private() {
             "results.jsonl",
             0,
         ),
+        (vec!["export", campaign, "-o"], "results.xlsx", 0),
         (vec!["report", campaign, "-o"], "report.html", 0),
         (vec!["validate", campaign, "--invalid-out"], "bad.csv", 4),
     ];

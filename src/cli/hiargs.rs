@@ -5,7 +5,7 @@
 //! export states and times a flag names, which simulator faults add up. The engine, the store
 //! and the provider client are handed the result and never read `std::env` or a flag.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::lowargs::{RunArgs, SimArgs};
 use crate::clock;
@@ -100,14 +100,25 @@ pub fn run_settings(args: &RunArgs, campaign: Campaign) -> Result<RunSettings> {
     })
 }
 
-/// Turns the export flags into options, refusing unknown states and unreadable times.
-pub fn export_options(
-    campaign: &Campaign,
-    excel: bool,
-    format: &str,
-    only: &[String],
-    since: Option<&str>,
-) -> Result<ExportOptions> {
+/// The export flags, as typed.
+pub struct ExportFlags<'a> {
+    pub output: Option<&'a Path>,
+    pub excel: bool,
+    pub format: Option<&'a str>,
+    pub only: &'a [String],
+    pub since: Option<&'a str>,
+}
+
+/// Turns the export flags into options, refusing unknown states, unreadable times and a format
+/// that cannot be told.
+pub fn export_options(campaign: &Campaign, flags: ExportFlags) -> Result<ExportOptions> {
+    let ExportFlags {
+        output,
+        excel,
+        format,
+        only,
+        since,
+    } = flags;
     let only = if only.is_empty() {
         None
     } else {
@@ -144,17 +155,61 @@ pub fn export_options(
                 })?,
         ),
     };
-    let format = if format == "jsonl" {
-        ExportFormat::Jsonl
-    } else {
-        ExportFormat::Csv
-    };
     Ok(ExportOptions {
-        format,
+        format: export_format(format, output)?,
         excel,
         only,
         since,
+        zone: campaign.hours.zone().clone(),
     })
+}
+
+/// The export's format: `--format`, else the output file's extension, else CSV (stdout, or a
+/// file without an extension, as before there were other formats). A file named for one format
+/// is never written in another: Excel would refuse a CSV named `.xlsx`.
+fn export_format(flag: Option<&str>, output: Option<&Path>) -> Result<ExportFormat> {
+    let named = |name: &str| match name.to_ascii_lowercase().as_str() {
+        "csv" => Some(ExportFormat::Csv),
+        "xlsx" => Some(ExportFormat::Xlsx),
+        "jsonl" => Some(ExportFormat::Jsonl),
+        _ => None,
+    };
+    let file = output.filter(|p| *p != Path::new("-"));
+    let extension = file
+        .and_then(Path::extension)
+        .map(|e| e.to_string_lossy().into_owned());
+    let by_extension = extension.as_deref().map(named);
+    let shown = || file.map_or_else(String::new, |p| p.display().to_string());
+    let from_flag = match flag {
+        None => None,
+        Some(name) => Some(named(name).ok_or_else(|| Error::Usage {
+            message: format!("--format {name}: there is no such format"),
+            help: "use --format csv, xlsx or jsonl".into(),
+        })?),
+    };
+    match (from_flag, by_extension) {
+        (Some(chosen), Some(Some(implied))) if chosen != implied => Err(Error::Usage {
+            message: format!(
+                "--format {} contradicts the name {}",
+                flag.unwrap_or_default(),
+                shown()
+            ),
+            help: "leave out --format (the extension chooses), or name the file for the format"
+                .into(),
+        }),
+        (Some(chosen), _) => Ok(chosen),
+        (None, Some(Some(implied))) => Ok(implied),
+        (None, Some(None)) => Err(Error::Usage {
+            message: format!(
+                "-o {}: stepcall writes no `.{}` file",
+                shown(),
+                extension.unwrap_or_default()
+            ),
+            help: "name the file .csv, .xlsx or .jsonl, or choose with --format csv, xlsx or jsonl"
+                .into(),
+        }),
+        (None, None) => Ok(ExportFormat::Csv),
+    }
 }
 
 /// The simulator's settings, its fault rates checked to be shares that add up.

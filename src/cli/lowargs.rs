@@ -56,18 +56,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write every contact with its result as CSV.
+    /// Write every contact with its result: CSV, an Excel workbook, or JSON lines.
     Export {
         campaign: PathBuf,
-        /// Output file; standard output when absent or `-`.
+        /// Output file (results.csv, results.xlsx, results.jsonl: the extension picks the
+        /// format); standard output when absent or `-`.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// For Excel: UTF-8 with a BOM, and numbers such as phone numbers kept as text.
+        /// CSV for Excel: UTF-8 with a BOM, and numbers such as phone numbers kept as text.
         #[arg(long)]
         excel: bool,
-        /// csv, or jsonl: one JSON object per contact with every attempt and transcript.
-        #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
-        format: String,
+        /// csv; xlsx, an Excel workbook; or jsonl, one JSON object per contact with every
+        /// attempt and transcript (default: from the -o extension, else csv).
+        #[arg(long, value_parser = ["csv", "xlsx", "jsonl"])]
+        format: Option<String>,
         /// Only contacts in these states, e.g. answered,no_answer.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,

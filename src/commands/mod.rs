@@ -77,12 +77,10 @@ fn dispatch(command: Command) -> Result<u8> {
             campaign,
             strict,
             invalid_out,
-        } => validate::validate(&Campaign::load(&campaign)?, strict, invalid_out.as_deref()),
-        Command::Preview { campaign, count } => {
-            validate::preview(&Campaign::load(&campaign)?, count)
-        }
+        } => validate::validate(&load(&campaign)?, strict, invalid_out.as_deref()),
+        Command::Preview { campaign, count } => validate::preview(&load(&campaign)?, count),
         Command::Run(args) => run::run(args),
-        Command::Status { campaign, json } => status::status(&Campaign::load(&campaign)?, json),
+        Command::Status { campaign, json } => status::status(&load(&campaign)?, json),
         Command::Export {
             campaign,
             output,
@@ -91,22 +89,32 @@ fn dispatch(command: Command) -> Result<u8> {
             only,
             since,
         } => {
-            let campaign = Campaign::load(&campaign)?;
-            let options =
-                hiargs::export_options(&campaign, excel, &format, &only, since.as_deref())?;
+            let campaign = load(&campaign)?;
+            let flags = hiargs::ExportFlags {
+                output: output.as_deref(),
+                excel,
+                format: format.as_deref(),
+                only: &only,
+                since: since.as_deref(),
+            };
+            let options = hiargs::export_options(&campaign, flags)?;
             export::export(&campaign, output.as_deref(), &options)
         }
         Command::Sim(args) => sim::sim(*args),
-        Command::Report { campaign, output } => {
-            report::report(&Campaign::load(&campaign)?, &output)
-        }
-        Command::Retag { campaign } => retag::retag(&Campaign::load(&campaign)?),
-        Command::Suppress { campaign, phones } => {
-            suppress::suppress(&Campaign::load(&campaign)?, &phones)
-        }
+        Command::Report { campaign, output } => report::report(&load(&campaign)?, &output),
+        Command::Retag { campaign } => retag::retag(&load(&campaign)?),
+        Command::Suppress { campaign, phones } => suppress::suppress(&load(&campaign)?, &phones),
         Command::Call(args) => call::call(args),
         Command::Callinfo(args) => call::callinfo(args),
     }
+}
+
+/// The campaign at `path`; from here on log lines carry their time in its zone, as its export
+/// and its calling hours do.
+fn load(path: &std::path::Path) -> Result<Campaign> {
+    let campaign = Campaign::load(path)?;
+    crate::cli::logging::stamp_in(campaign.hours.zone());
+    Ok(campaign)
 }
 
 /// The runtime of the commands that speak HTTP: two workers, as the machine has two cores.

@@ -17,7 +17,7 @@ use super::status::print_provider_notes;
 /// Runs the campaign and prints its summary: also when a signal or the provider ended it
 /// early, then the reason, whose exit code is the run's.
 pub(super) fn run(args: RunArgs) -> Result<u8> {
-    let campaign = Campaign::load(&args.campaign)?;
+    let campaign = super::load(&args.campaign)?;
     let report = engine::run::run(hiargs::run_settings(&args, campaign.clone())?)?;
     let status = match Status::read(&campaign) {
         Ok(status) => status,
@@ -43,7 +43,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8> {
 }
 
 fn summary(campaign: &Campaign, status: &Status, report: &RunReport) {
-    let local = crate::config::hours::show;
+    let local = crate::clock::at_a_glance;
     let label = crate::output::status::rehearsal_mark(status.simulated);
     println!("campaign `{}`{label}", status.campaign);
     println!("  {}", status.counts.line());
@@ -88,7 +88,7 @@ fn summary(campaign: &Campaign, status: &Status, report: &RunReport) {
     }
     println!("  state database: {}", status.database.display());
     println!(
-        "  export the results: {} export {} -o results.csv",
+        "  export the results: {} export {} -o results.xlsx",
         crate::cli::program(),
         campaign.path.display()
     );

@@ -30,7 +30,7 @@ pub(super) fn status(campaign: &Campaign, json: bool) -> Result<u8> {
         let due = status
             .next_redial_at
             .as_ref()
-            .map(crate::config::hours::show);
+            .map(crate::clock::at_a_glance);
         println!(
             "  {} waiting to redial; the next is due {}",
             status.redials_waiting,
@@ -61,7 +61,7 @@ pub(super) fn print_provider_notes(
 ) {
     if held_back > 0 {
         let until = until.map_or(String::new(), |t| {
-            format!("; the first may go {}", crate::config::hours::show(t))
+            format!("; the first may go {}", crate::clock::at_a_glance(t))
         });
         println!(
             "  {held_back} held back: the provider asked to call those numbers less often{until}"

@@ -198,12 +198,6 @@ impl Hours {
     }
 }
 
-/// A moment as the summaries and logs show it to people: to the minute, with the zone's
-/// name, never an abbreviation such as `CST` (China, or the US Central time?).
-pub fn show(at: &Zoned) -> String {
-    at.strftime("%Y-%m-%d %H:%M %Q").to_string()
-}
-
 fn zone(name: &str) -> Result<TimeZone, String> {
     TimeZone::get(name)
         .map_err(|_| format!("`{name}` is not a time zone: use an IANA name such as Asia/Shanghai"))

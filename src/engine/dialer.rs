@@ -306,7 +306,7 @@ impl Dialer {
                     if self.gate.closed().is_none() {
                         tracing::info!(
                             "outside calling hours; waiting until {} for the next window",
-                            crate::config::hours::show(&self.gate.hours.local(opens))
+                            crate::clock::at_a_glance(&self.gate.hours.local(opens))
                         );
                     }
                     tokio::select! {
@@ -525,7 +525,7 @@ impl Dialer {
                     .local(jiff::Timestamp::from_second(until).unwrap_or(clock::now()));
                 *reason = format!(
                     "{reason}; held back until {}",
-                    crate::config::hours::show(&local)
+                    crate::clock::at_a_glance(&local)
                 );
                 (Next::Done, Some(until))
             }

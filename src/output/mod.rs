@@ -1,5 +1,5 @@
-//! What people and other systems read: the export (CSV/JSON), the HTML report, `status`, and
-//! the webhook events sent to a CRM.
+//! What people and other systems read: the export (CSV and JSON lines in `export`, the Excel
+//! workbook in `xlsx`), the HTML report, `status`, and the webhook events sent to a CRM.
 //!
 //! All of it reads committed state, never in-flight memory, so it is the same whether a run is
 //! going on, was killed, or finished.
@@ -11,3 +11,4 @@ pub(crate) mod export;
 pub(crate) mod report;
 pub(crate) mod status;
 pub(crate) mod webhook;
+pub(crate) mod xlsx;
