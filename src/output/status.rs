@@ -46,8 +46,9 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn read(campaign: &Campaign) -> Result<Status> {
-        let mut status = Status {
+    /// A campaign without a database: it never ran.
+    fn nothing_yet(campaign: &Campaign) -> Status {
+        Status {
             campaign: campaign.name.clone(),
             database: campaign.state_path.clone(),
             started: false,
@@ -60,12 +61,23 @@ impl Status {
             held_back_until: None,
             several_calls: 0,
             next_due: None,
-        };
-        if !campaign.state_path.exists() {
-            return Ok(status);
         }
-        let store = Store::open(&campaign.state_path, false)?;
-        status.started = true;
+    }
+
+    pub fn read(campaign: &Campaign) -> Result<Status> {
+        if !campaign.state_path.exists() {
+            return Ok(Status::nothing_yet(campaign));
+        }
+        Status::of(&Store::open(&campaign.state_path, false)?, campaign)
+    }
+
+    /// The status of `campaign` in its open `store` (the report reads it from the store it
+    /// already holds).
+    pub fn of(store: &Store, campaign: &Campaign) -> Result<Status> {
+        let mut status = Status {
+            started: true,
+            ..Status::nothing_yet(campaign)
+        };
         status.simulated = store.mode()? == Some(Mode::Simulated);
         status.counts = store.counts()?;
         status.webhook_backlog = store.outbox_backlog()?;
@@ -80,7 +92,7 @@ impl Status {
             .and_then(|t| jiff::Timestamp::from_second(t).ok())
             .map(|t| campaign.hours.local(t));
         status.several_calls = store.several_calls()?;
-        status.next_due = next_due(campaign, &store, &status, due, until)?;
+        status.next_due = next_due(campaign, store, &status, due, until)?;
         Ok(status)
     }
 

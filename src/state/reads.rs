@@ -27,7 +27,12 @@ pub struct ExportRow {
     pub transcript: Option<String>,
     pub error: Option<String>,
     pub first_dialed_at: Option<String>,
+    /// When the last attempt started.
+    pub last_dialed_at: Option<String>,
     pub updated_at: String,
+    /// The number is on the do-not-call list (whatever the state says: an opt-out after an
+    /// answered call keeps the call's state).
+    pub do_not_call: bool,
 }
 
 /// One dial attempt, for the JSON-lines export.
@@ -166,7 +171,10 @@ impl Store {
         let db = || Error::state(&self.path);
         let mut contacts = self
             .conn
-            .prepare("SELECT id, cells, state, reason, updated_at, phone FROM contacts ORDER BY id")
+            .prepare(&format!(
+                "SELECT id, cells, state, reason, updated_at, phone, NOT ({NOT_LISTED})
+                 FROM contacts c ORDER BY id"
+            ))
             .map_err(db())?;
         let mut attempts = self
             .conn
@@ -200,7 +208,9 @@ impl Store {
                 transcript: None,
                 error: None,
                 first_dialed_at: None,
+                last_dialed_at: None,
                 updated_at: c.get(4).map_err(db())?,
+                do_not_call: c.get::<_, Option<bool>>(6).map_err(db())?.unwrap_or(false),
             };
             let mut attempt_error = None;
             // Attempts of contacts that are gone (never, but never fatal) are passed over.
@@ -213,8 +223,9 @@ impl Store {
                     row.attempts += 1;
                     let started: Option<String> = a.get(1).map_err(db())?;
                     if row.first_dialed_at.is_none() || started < row.first_dialed_at {
-                        row.first_dialed_at = started;
+                        row.first_dialed_at.clone_from(&started);
                     }
+                    row.last_dialed_at = started;
                     // The last attempt (highest id) is the one the row reports.
                     row.call_id = a.get(2).map_err(db())?;
                     row.status_raw = a.get(3).map_err(db())?;
@@ -228,6 +239,41 @@ impl Store {
             }
             row.error = attempt_error.or(reason);
             each(row)?;
+        }
+        Ok(())
+    }
+}
+
+/// One call that may have rung someone, for the report's figures by hour and by day.
+#[derive(Debug, Clone)]
+pub struct CallPoint {
+    /// When it started (Unix seconds).
+    pub started_unix: i64,
+    /// The attempt's outcome: a contact state.
+    pub outcome: String,
+    pub duration_seconds: Option<i64>,
+    pub cost: Option<f64>,
+}
+
+impl Store {
+    /// Calls `each` with every call that may have rung someone, oldest first, one at a time.
+    pub fn for_each_call(&self, mut each: impl FnMut(CallPoint)) -> Result<()> {
+        let db = || Error::state(&self.path);
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT started_unix, outcome, duration_seconds, cost FROM attempts a
+                 WHERE {SENT} AND started_unix IS NOT NULL ORDER BY started_unix, id"
+            ))
+            .map_err(db())?;
+        let mut rows = stmt.query([]).map_err(db())?;
+        while let Some(r) = rows.next().map_err(db())? {
+            each(CallPoint {
+                started_unix: r.get(0).map_err(db())?,
+                outcome: r.get(1).map_err(db())?,
+                duration_seconds: r.get(2).map_err(db())?,
+                cost: r.get(3).map_err(db())?,
+            });
         }
         Ok(())
     }
