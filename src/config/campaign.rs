@@ -59,6 +59,14 @@ struct RawCampaign {
     results: RawResults,
     #[serde(default)]
     status_map: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    report: RawReport,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    columns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,6 +221,9 @@ pub struct Campaign {
     /// How long a number waits when the provider says it is called too often: `redial.after`,
     /// or an hour.
     pub hold_back: Duration,
+    /// The list's columns that name a person in the report (`report.columns`); none: all of
+    /// them, in the list's order.
+    pub report_columns: Option<Vec<String>>,
 }
 
 /// The largest campaign file read: a campaign is a page of YAML.
@@ -440,6 +451,12 @@ impl Campaign {
             Some(n) => n as usize,
             None => DEFAULT_MAX_REQUIREMENT_CHARS,
         };
+        if raw.report.columns.as_ref().is_some_and(Vec::is_empty) {
+            return Err(invalid(
+                "`report.columns` is empty: the report could not say who anyone is".into(),
+                "name the list's columns to show, e.g. report: { columns: [姓名, 预约日期] }, or leave it out for all of them",
+            ));
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         let contacts = tidy(&dir.join(&raw.contacts));
         let state_path = match raw.state {
@@ -481,6 +498,7 @@ impl Campaign {
             webhook,
             statuses: StatusMap::new(statuses),
             hold_back,
+            report_columns: raw.report.columns,
         })
     }
 }
