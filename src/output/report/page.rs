@@ -2,7 +2,9 @@
 //! this is and when, the key figures, how far the list got, when calls ended how, who to act
 //! on). Times are in the campaign's zone, as its people read them. The style sheet has a print
 //! part, since the report is often printed or mailed as a PDF: A4 margins, no section split
-//! across pages where it fits on one, table headers repeated on each page.
+//! across pages where it fits on one, no heading left alone at the foot of a page (Chromium
+//! ignores `break-after: avoid`, so a heading reserves room for what follows it), table headers
+//! repeated on each page.
 
 use std::fmt::Write as _;
 
@@ -29,7 +31,7 @@ th{background:#f3f3f3}table.counts{width:auto}table.counts td{text-align:right}t
 pre{white-space:pre-wrap;word-break:normal;margin:0;font-family:inherit;font-size:12px}svg{display:block;margin-bottom:.5em}\
 @page{size:A4;margin:12mm}\
 @media print{body{margin:0;max-width:none}section{break-inside:avoid-page}section.list{break-inside:auto}\
-thead{display:table-header-group}tr,dl.figures div{break-inside:avoid}\
+h2,h3{break-after:avoid-page;break-inside:avoid}h2::after,h3::after{content:'';display:block;height:7em;margin-bottom:-7em}thead{display:table-header-group}tr,dl.figures div{break-inside:avoid}\
 .banner,th{-webkit-print-color-adjust:exact;print-color-adjust:exact}svg{max-width:100%;height:auto}}";
 
 pub(super) fn render(
