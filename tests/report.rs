@@ -217,17 +217,26 @@ fn chromium(ws: &Workspace, args: &[String]) -> Option<Output> {
     Some(out)
 }
 
+/// Runs `campaign` against a simulator whose every call ends `outcome`, at `now` if given,
+/// with `more` arguments.
+fn run_ending(ws: &Workspace, campaign: &PathBuf, outcome: &str, now: Option<&str>, more: &[&str]) {
+    let mut test = ws.test().sim(&["--outcome", outcome]);
+    if let Some(now) = now {
+        test = test.now(now);
+    }
+    test.arg("run")
+        .arg(campaign)
+        .args(more)
+        .stdout_any()
+        .stderr_any()
+        .status(0);
+}
+
 #[test]
 fn the_needs_a_person_table_names_each_patient_not_the_doctor() {
     let ws = Workspace::new();
     let campaign = clinic(&ws, CLINIC, "");
-    ws.test()
-        .sim(&["--outcome", "failed"])
-        .arg("run")
-        .arg(&campaign)
-        .stdout_any()
-        .stderr_any()
-        .status(0);
+    run_ending(&ws, &campaign, "failed", None, &[]);
     let html = report(&ws, &campaign, None);
     let table = element(&html, "needs-a-person", "table");
     assert!(
@@ -253,13 +262,7 @@ fn the_needs_a_person_table_names_each_patient_not_the_doctor() {
 fn report_columns_choose_who_the_report_names() {
     let ws = Workspace::new();
     let campaign = clinic(&ws, CLINIC, "report: { columns: [姓名, 预约日期] }\n");
-    ws.test()
-        .sim(&["--outcome", "failed"])
-        .arg("run")
-        .arg(&campaign)
-        .stdout_any()
-        .stderr_any()
-        .status(0);
+    run_ending(&ws, &campaign, "failed", None, &[]);
     let html = report(&ws, &campaign, None);
     assert!(
         element(&html, "needs-a-person", "table")
@@ -296,19 +299,6 @@ fn a_simulated_run_is_marked_on_top_of_its_report() {
     );
 }
 
-/// Runs `campaign` against a simulator whose every call ends `outcome`, at `now`, with `more`.
-fn run_ending(ws: &Workspace, campaign: &PathBuf, outcome: &str, now: &str, more: &[&str]) {
-    ws.test()
-        .sim(&["--outcome", outcome])
-        .now(now)
-        .arg("run")
-        .arg(campaign)
-        .args(more)
-        .stdout_any()
-        .stderr_any()
-        .status(0);
-}
-
 #[test]
 fn the_key_figures_counts_and_lists_add_up_to_the_calls_made() {
     let ws = Workspace::new();
@@ -326,10 +316,22 @@ fn the_key_figures_counts_and_lists_add_up_to_the_calls_made() {
          outcomes:\n  reschedule: { user_says_any: [\"好的\"] }\n  opt_out: { user_says_any: [\"thanks\"] }\n",
     );
     let day1 = "2026-12-01T10:00:00+08:00";
-    run_ending(&ws, &campaign, "completed", day1, &["--max-calls", "2"]);
-    run_ending(&ws, &campaign, "no_answer", day1, &["--max-calls", "2"]);
-    run_ending(&ws, &campaign, "busy", day1, &["--max-calls", "1"]);
-    run_ending(&ws, &campaign, "failed", day1, &[]);
+    run_ending(
+        &ws,
+        &campaign,
+        "completed",
+        Some(day1),
+        &["--max-calls", "2"],
+    );
+    run_ending(
+        &ws,
+        &campaign,
+        "no_answer",
+        Some(day1),
+        &["--max-calls", "2"],
+    );
+    run_ending(&ws, &campaign, "busy", Some(day1), &["--max-calls", "1"]);
+    run_ending(&ws, &campaign, "failed", Some(day1), &[]);
 
     // On the first day the no-answers are stepcall's to try again: only the busy is a person's.
     let html = report(&ws, &campaign, Some("2026-12-01T10:30:00+08:00"));
@@ -347,7 +349,7 @@ fn the_key_figures_counts_and_lists_add_up_to_the_calls_made() {
         &ws,
         &campaign,
         "no_answer",
-        "2026-12-02T15:00:00+08:00",
+        Some("2026-12-02T15:00:00+08:00"),
         &[],
     );
     let html = report(&ws, &campaign, Some("2026-12-02T16:00:00+08:00"));
