@@ -279,6 +279,11 @@ fn report_columns_choose_who_the_report_names() {
         .stderr_contains("姓名, 手机号, 预约日期, 预约时间, 医生")
         .status(2);
     assert!(!ws.path("r.html").exists(), "no report is written");
+    // And before any call: a campaign that names a column the list lacks is refused.
+    ws.test()
+        .args(["validate", campaign.to_str().unwrap()])
+        .stderr_contains("`report.columns` names `名字`, which is not a column of the list")
+        .status(2);
 }
 
 #[test]

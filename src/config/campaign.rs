@@ -503,6 +503,25 @@ impl Campaign {
     }
 }
 
+impl Campaign {
+    /// Checks that every column `report.columns` names is one of the list's `headers`: a
+    /// misspelt column is refused when the campaign is checked, not found in the report after
+    /// the calls.
+    pub fn check_report_columns(&self, headers: &[String]) -> Result<()> {
+        let chosen = self.report_columns.iter().flatten();
+        match chosen.into_iter().find(|c| !headers.contains(c)) {
+            None => Ok(()),
+            Some(missing) => Err(Error::CampaignInvalid {
+                path: self.path.clone(),
+                message: format!(
+                    "`report.columns` names `{missing}`, which is not a column of the list"
+                ),
+                help: format!("the list's columns are: {}", headers.join(", ")),
+            }),
+        }
+    }
+}
+
 /// `campaigns/../examples/x.csv` becomes `examples/x.csv`, so messages show the path a person
 /// would type. Purely lexical: a `..` after a symlink is kept.
 fn tidy(path: &Path) -> PathBuf {

@@ -123,6 +123,7 @@ impl Plan {
                 column: clash.clone(),
             });
         }
+        campaign.check_report_columns(headers)?;
         let template = Template::compile(
             &campaign.user_requirement,
             campaign.limits.max_requirement_chars,

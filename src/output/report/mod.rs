@@ -17,7 +17,7 @@ mod figures;
 mod page;
 
 use crate::config::campaign::Campaign;
-use crate::errors::{Error, Result};
+use crate::errors::Result;
 use crate::output::status::Status;
 use crate::state::Store;
 
@@ -45,17 +45,8 @@ fn person_columns(store: &Store, campaign: &Campaign) -> Result<Vec<String>> {
             .collect());
     };
     // A database that imported nothing yet has no columns to check against.
-    if let Some(missing) = chosen
-        .iter()
-        .find(|c| !list.is_empty() && !list.contains(c))
-    {
-        return Err(Error::CampaignInvalid {
-            path: campaign.path.clone(),
-            message: format!(
-                "`report.columns` names `{missing}`, which is not a column of the list"
-            ),
-            help: format!("the list's columns are: {}", list.join(", ")),
-        });
+    if !list.is_empty() {
+        campaign.check_report_columns(&list)?;
     }
     Ok(chosen.clone())
 }
