@@ -257,6 +257,27 @@ pub async fn serve(app: axum::Router) -> String {
     url
 }
 
+/// A provider of the test's own that is not stepcall's simulator, so its runs are real ones:
+/// every call completes, after 30 s.
+pub async fn real_provider() -> String {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let initiate = move || {
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            serde_json::json!({"success": true, "call_ids": [format!("live-{n}")]}).to_string()
+        }
+    };
+    let search = |body: String| async move {
+        let asked: serde_json::Value = serde_json::from_str(&body).unwrap();
+        serde_json::json!({"success": true, "call_id": asked["call_id"], "call_status": "completed", "duration_seconds": 30})
+            .to_string()
+    };
+    let app = axum::Router::new()
+        .route(stepcall::INITIATE_PATH, axum::routing::post(initiate))
+        .route(stepcall::SEARCH_PATH, axum::routing::post(search));
+    serve(app).await
+}
+
 /// Export rows by their phone cell, duplicate rows left out.
 pub fn by_phone(export: &[HashMap<String, String>]) -> HashMap<&str, &HashMap<String, String>> {
     export

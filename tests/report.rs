@@ -252,10 +252,6 @@ fn the_needs_a_person_table_names_each_patient_not_the_doctor() {
         assert_eq!(row[4], format!("1380013000{i}"));
         assert_eq!((row[3].as_str(), row[5].as_str()), ("李明", "failed"));
     }
-    assert!(
-        !html.contains("SIMULATED"),
-        "a run against a provider is not simulated"
-    );
 }
 
 #[test]
@@ -284,6 +280,28 @@ fn report_columns_choose_who_the_report_names() {
         .args(["validate", campaign.to_str().unwrap()])
         .stderr_contains("`report.columns` names `名字`, which is not a column of the list")
         .status(2);
+}
+
+/// The banner is the store's word: a real provider's run has none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_run_has_no_simulated_banner() {
+    let url = crate::harness::real_provider().await;
+    tokio::task::spawn_blocking(move || {
+        let ws = Workspace::new();
+        let campaign = clinic(&ws, CLINIC, "");
+        ws.test()
+            .provider(&url)
+            .arg("run")
+            .arg(&campaign)
+            .stdout_any()
+            .stderr_any()
+            .status(0);
+        let html = report(&ws, &campaign, None);
+        assert!(!html.contains("SIMULATED"), "{html}");
+        assert!(html.contains("<dt>dialled</dt><dd>6</dd>"));
+    })
+    .await
+    .unwrap();
 }
 
 #[test]

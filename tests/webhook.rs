@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 
-use crate::harness::{LIMITS, Ran, Running, Sim, WATCHDOG, Workspace};
+use crate::harness::{LIMITS, Ran, Running, Sim, WATCHDOG, Workspace, real_provider};
 
 const SECRET: &str = "crm-shared-secret";
 
@@ -350,26 +350,6 @@ fn a_missing_webhook_secret_stops_before_any_call() {
         .stderr_contains("CRM_WEBHOOK_SECRET_UNSET")
         .status(78);
     assert!(sim.journal().is_empty());
-}
-
-/// A provider of the test's own that is not stepcall's simulator: every call completes.
-async fn real_provider() -> String {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let initiate = move || {
-        let n = calls.fetch_add(1, Ordering::SeqCst);
-        async move {
-            serde_json::json!({"success": true, "call_ids": [format!("live-{n}")]}).to_string()
-        }
-    };
-    let search = |body: String| async move {
-        let asked: serde_json::Value = serde_json::from_str(&body).unwrap();
-        serde_json::json!({"success": true, "call_id": asked["call_id"], "call_status": "completed", "duration_seconds": 30})
-            .to_string()
-    };
-    let app = Router::new()
-        .route(stepcall::INITIATE_PATH, post(initiate))
-        .route(stepcall::SEARCH_PATH, post(search));
-    crate::harness::serve(app).await
 }
 
 /// A rehearsal pointed at the real CRM URL can be told apart: its events say
