@@ -53,8 +53,13 @@ pub(super) struct People {
 
 impl People {
     fn push(&mut self, row: ExportRow) {
+        self.push_with(|| row);
+    }
+
+    /// Makes the row only when it is kept: a tag a million people share copies 500 of them.
+    fn push_with(&mut self, row: impl FnOnce() -> ExportRow) {
         if self.rows.len() < MAX_LISTED {
-            self.rows.push(row);
+            self.rows.push(row());
         } else {
             self.more += 1;
         }
@@ -128,7 +133,10 @@ impl Figures {
             self.tagged += 1;
         }
         for tag in &tags {
-            self.tags.entry(tag.clone()).or_default().push(row.clone());
+            self.tags
+                .entry(tag.clone())
+                .or_default()
+                .push_with(|| row.clone());
         }
         if HUMAN_STATES.contains(&row.state.as_str())
             || tags.iter().any(|t| HUMAN_TAGS.contains(&t.as_str()))
