@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::harness::{API, LIMITS, Workspace, text};
+use crate::harness::{API, LIMITS, Test, Workspace, text};
 
 /// A clinic's list: every patient sees the same doctor, 李明, so a report that names people
 /// by the wrong column names 李明 every time.
@@ -82,13 +82,10 @@ fn the_report_is_self_contained_and_shows_the_campaign() {
     let list = CLINIC.replace("孙丽", "<script>alert(1)</script>");
     let campaign = clinic(&ws, &list, "");
     // Every call fails or is uncertain: every patient is in the needs-a-person table.
-    ws.test()
-        .sim(&["--outcome", "failed", "--rate-drop", "0.3"])
-        .arg("run")
-        .arg(&campaign)
-        .stdout_any()
-        .stderr_any()
-        .status(0);
+    let sim = ws
+        .test()
+        .sim(&["--outcome", "failed", "--rate-drop", "0.3"]);
+    run(sim, &campaign, &[]);
     let html = report(&ws, &campaign, None);
     for part in [
         "Key figures",
@@ -217,13 +214,8 @@ fn chromium(ws: &Workspace, args: &[String]) -> Option<Output> {
     Some(out)
 }
 
-/// Runs `campaign` against a simulator whose every call ends `outcome`, at `now` if given,
-/// with `more` arguments.
-fn run_ending(ws: &Workspace, campaign: &PathBuf, outcome: &str, now: Option<&str>, more: &[&str]) {
-    let mut test = ws.test().sim(&["--outcome", outcome]);
-    if let Some(now) = now {
-        test = test.now(now);
-    }
+/// `stepcall run <campaign> <more>` as `test` sets it up, to a successful end.
+fn run(test: Test, campaign: &PathBuf, more: &[&str]) {
     test.arg("run")
         .arg(campaign)
         .args(more)
@@ -232,12 +224,29 @@ fn run_ending(ws: &Workspace, campaign: &PathBuf, outcome: &str, now: Option<&st
         .status(0);
 }
 
-#[test]
-fn the_needs_a_person_table_names_each_patient_not_the_doctor() {
+/// Runs `campaign` against a simulator whose every call ends `outcome`, at `now` if given,
+/// with `more` arguments.
+fn run_ending(ws: &Workspace, campaign: &PathBuf, outcome: &str, now: Option<&str>, more: &[&str]) {
+    let mut test = ws.test().sim(&["--outcome", outcome]);
+    if let Some(now) = now {
+        test = test.now(now);
+    }
+    run(test, campaign, more);
+}
+
+/// The clinic campaign with `extra`, run against a simulator where every call fails (so every
+/// patient needs a person), and its report.
+fn every_call_failed(extra: &str) -> (Workspace, PathBuf, String) {
     let ws = Workspace::new();
-    let campaign = clinic(&ws, CLINIC, "");
+    let campaign = clinic(&ws, CLINIC, extra);
     run_ending(&ws, &campaign, "failed", None, &[]);
     let html = report(&ws, &campaign, None);
+    (ws, campaign, html)
+}
+
+#[test]
+fn the_needs_a_person_table_names_each_patient_not_the_doctor() {
+    let (_ws, _, html) = every_call_failed("");
     let table = element(&html, "needs-a-person", "table");
     assert!(
         table.contains(
@@ -256,10 +265,7 @@ fn the_needs_a_person_table_names_each_patient_not_the_doctor() {
 
 #[test]
 fn report_columns_choose_who_the_report_names() {
-    let ws = Workspace::new();
-    let campaign = clinic(&ws, CLINIC, "report: { columns: [姓名, 预约日期] }\n");
-    run_ending(&ws, &campaign, "failed", None, &[]);
-    let html = report(&ws, &campaign, None);
+    let (ws, campaign, html) = every_call_failed("report: { columns: [姓名, 预约日期] }\n");
     assert!(
         element(&html, "needs-a-person", "table")
             .contains("<tr><th>姓名</th><th>预约日期</th><th>phone</th><th>state</th>")
@@ -289,13 +295,7 @@ async fn a_real_run_has_no_simulated_banner() {
     tokio::task::spawn_blocking(move || {
         let ws = Workspace::new();
         let campaign = clinic(&ws, CLINIC, "");
-        ws.test()
-            .provider(&url)
-            .arg("run")
-            .arg(&campaign)
-            .stdout_any()
-            .stderr_any()
-            .status(0);
+        run(ws.test().provider(&url), &campaign, &[]);
         let html = report(&ws, &campaign, None);
         assert!(!html.contains("SIMULATED"), "{html}");
         assert!(html.contains("<dt>dialled</dt><dd>6</dd>"));
