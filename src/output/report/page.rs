@@ -240,13 +240,19 @@ fn by_time(campaign: &Campaign, f: &Figures) -> String {
     let hour_rows: Vec<(String, Tally)> =
         hours.iter().map(|(h, t)| (format!("{h}:00"), *t)).collect();
     let days: Vec<(String, Tally)> = f.by_day.iter().map(|(d, t)| (d.to_string(), *t)).collect();
+    // The chart's columns are too narrow for a year: the table below it has the whole date.
+    let day_columns: Vec<(String, Tally)> = f
+        .by_day
+        .iter()
+        .map(|(d, t)| (d.strftime("%m-%d").to_string(), *t))
+        .collect();
     let zone = esc(campaign.hours.zone_name());
     format!(
         "<section><h2>Outcomes by hour of day ({zone})</h2>{}{}</section>\
          <section><h2>Outcomes by day ({zone})</h2>{}{}</section>",
         stacked(&hours),
         tally_table("by-hour", "hour", &hour_rows),
-        stacked(&days),
+        stacked(&day_columns),
         tally_table("by-day", "day", &days),
     )
 }
