@@ -364,7 +364,9 @@ fn the_key_figures_counts_and_lists_add_up_to_the_calls_made() {
         .collect();
     assert_eq!(back, ["刘洋"]);
     assert!(
-        html.contains("2 more will be tried again by stepcall, the first at 2026-12-01 11:00."),
+        html.contains(
+            "2 more will be tried again by stepcall, the first at 2026-12-01 11:00 Asia/Shanghai."
+        ),
         "{html}"
     );
 
@@ -377,7 +379,7 @@ fn the_key_figures_counts_and_lists_add_up_to_the_calls_made() {
     );
     let html = report(&ws, &campaign, Some("2026-12-02T16:00:00+08:00"));
     assert!(html.contains(
-        "Report made 2026-12-02 16:00 (Asia/Shanghai). Calls from 2026-12-01 to 2026-12-02."
+        "Report made 2026-12-02 16:00 Asia/Shanghai. Calls from 2026-12-01 to 2026-12-02."
     ));
     // 9 rows, 7 valid (the suppressed one too), 6 dialled; 8 calls: 6, then 2 redials.
     // The simulator bills an answered call of 42 s as one minute, ¥0.10; the rest cost nothing.

@@ -57,9 +57,8 @@ pub(super) fn render(
     }
     let _ = write!(
         page,
-        "<h1>{name}</h1><p class=\"meta\">Report made {} ({}). {} Database: {}.</p>",
-        local(campaign, now),
-        esc(campaign.hours.zone_name()),
+        "<h1>{name}</h1><p class=\"meta\">Report made {}. {} Database: {}.</p>",
+        esc(&glance(campaign, now)),
         span(campaign, f),
         esc(&campaign.state_path.display().to_string()),
     );
@@ -80,6 +79,12 @@ pub(super) fn render(
     page += &call_back(campaign, status, columns, f);
     page += &tags(campaign, columns, f);
     page + "</body></html>\n"
+}
+
+/// A moment named in a sentence, as stepcall's summaries name it: `2026-12-01 11:00
+/// Asia/Shanghai`. Table cells leave the zone to their section's heading (`local`).
+fn glance(campaign: &Campaign, at: Timestamp) -> String {
+    crate::clock::at_a_glance(&campaign.hours.local(at))
 }
 
 /// `at` as `2026-12-01 10:30` in the campaign's zone.
@@ -209,7 +214,7 @@ fn waiting(campaign: &Campaign, status: &Status, n: u64, now: Timestamp) -> Stri
         match campaign.hours.next_open(now) {
             Some(at) => format!(
                 "{n} waiting for calling hours: the next window opens {}",
-                local(campaign, at)
+                esc(&glance(campaign, at))
             ),
             None => format!("{n} waiting for calling hours"),
         }
@@ -223,7 +228,7 @@ fn waiting(campaign: &Campaign, status: &Status, n: u64, now: Timestamp) -> Stri
             words,
             " ({} held back at the provider's request until {})",
             status.held_back,
-            until.strftime("%Y-%m-%d %H:%M")
+            esc(&crate::clock::at_a_glance(until))
         );
     }
     words
@@ -364,7 +369,11 @@ fn call_back(campaign: &Campaign, status: &Status, columns: &[String], f: &Figur
             status.redials_waiting
         );
         if let Some(next) = &status.next_redial_at {
-            let _ = write!(note, ", the first at {}", next.strftime("%Y-%m-%d %H:%M"));
+            let _ = write!(
+                note,
+                ", the first at {}",
+                esc(&crate::clock::at_a_glance(next))
+            );
         }
         note.push('.');
     }
