@@ -82,7 +82,7 @@ pub(super) fn render(
 }
 
 /// A moment named in a sentence, as stepcall's summaries name it: `2026-12-01 11:00
-/// Asia/Shanghai`. Table cells leave the zone to their section's heading (`local`).
+/// Asia/Shanghai`. Table cells leave the zone to the page's header, which names it (`local`).
 fn glance(campaign: &Campaign, at: Timestamp) -> String {
     crate::clock::at_a_glance(&campaign.hours.local(at))
 }
