@@ -333,3 +333,38 @@ fn a_rehearsal_meets_every_kind_of_answer_and_redials_reach_some_who_missed() {
     rehearse("2026-12-01T11:30:00+08:00");
     assert_eq!(tags(&ws.export(&ws.path("campaign.yaml"))), first);
 }
+
+/// A resumed run's progress counts the whole campaign, not only this run's share, at a rate
+/// in calls per minute; away from a terminal even a short run logs where it stands.
+#[test]
+fn a_resumed_runs_progress_counts_the_whole_campaign() {
+    let ws = Workspace::new();
+    ws.contacts(12);
+    ws.campaign("");
+    ws.test()
+        .args(["run", "campaign.yaml", "--simulate", "--max-calls", "5"])
+        .stdout_any()
+        .stderr_contains("progress: 5/12 dialled, ")
+        .status(0);
+    let resumed = ws
+        .test()
+        .args(["run", "campaign.yaml", "--simulate"])
+        .stdout_any()
+        .stderr_contains("progress: 12/12 dialled, ")
+        .status(0);
+    let line = resumed
+        .stderr()
+        .lines()
+        .find(|l| l.contains("progress: 12/12"))
+        .unwrap()
+        .to_string();
+    let rate = line
+        .split(", ")
+        .find(|p| p.ends_with(" calls/min"))
+        .unwrap();
+    let number = rate.trim_end_matches(" calls/min");
+    assert!(
+        number.split_once('.').is_some_and(|(_, d)| d.len() == 1),
+        "one decimal: {line}"
+    );
+}

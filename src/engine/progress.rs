@@ -93,6 +93,14 @@ impl Progress {
         )
     }
 
+    /// Away from a terminal, one last line when the run dialled anyone: a cron log of a run
+    /// shorter than ten seconds still says where the campaign stands.
+    pub fn last_line(&self) {
+        if self.bar.is_none() && self.dialed.load(Ordering::Relaxed) > 0 {
+            tracing::info!("progress: {}", self.line());
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

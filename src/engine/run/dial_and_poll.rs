@@ -171,6 +171,7 @@ pub(super) async fn dial_and_poll(
     }
     ticker.abort();
     progress.finish();
+    progress.last_line();
     if given_up > 0 {
         tracing::warn!(
             "{given_up} calls had no result within the poll horizon; run the same command later to collect them"
