@@ -2,12 +2,16 @@
 //!
 //! It speaks the same HTTP and JSON as the real API (through `wire`, shared with the client):
 //! the key check, input validation, `call_ids` answers, records that become ready after a delay
-//! with a deterministic mix of outcomes and a short bilingual transcript. It injects faults on
-//! demand (429 with Retry-After, 500, answers dropped after the call was accepted) from a seeded
-//! sequence, so a failing test fails the same way twice. Every accepted call is appended to a
+//! with outcomes and replies decided by the seed, the number and the attempt (`routes::Person`),
+//! and a short bilingual transcript. It injects faults on demand (429 with Retry-After, 500,
+//! answers dropped after the call was accepted) from a seeded sequence of draws; which request
+//! meets which draw follows the order requests arrive in. Every accepted call is appended to a
 //! JSON-lines journal *before* the answer goes out: the journal is the ground truth a test
-//! compares stepcall's database against to prove nobody was rung twice. It never
-//! de-duplicates on `Idempotency-Key`, because the real API is not known to either.
+//! compares stepcall's database against to prove nobody was rung twice, and a simulator started
+//! on an existing journal reads it back, as a provider keeps its records. Call ids are drawn
+//! afresh by every process, so they never repeat across runs. Every answer carries
+//! `wire::SIMULATOR_HEADER`. It never de-duplicates on `Idempotency-Key`, because the real API
+//! is not known to either.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
