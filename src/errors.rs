@@ -209,6 +209,16 @@ pub enum Error {
     ))]
     NoBalance { message: String },
 
+    #[error("{url} answered as {answered}, but this run began as a {began} run")]
+    #[diagnostic(help(
+        "a run is a rehearsal or live from its start, by the provider's first answer: start `stepcall sim` before the run (or point --base-url at the real API), give the run a new `state:` database, and run again; the calls made so far are recorded"
+    ))]
+    ProviderModeChanged {
+        url: String,
+        began: &'static str,
+        answered: &'static str,
+    },
+
     #[error("the API is not where the base URL {url} points: {message}")]
     #[diagnostic(help(
         "check --base-url, STEPONEAI_BASE_URL or api.base_url (the real API is https://open-skill-api.steponeai.com); then run the same command again"
@@ -302,6 +312,7 @@ impl Error {
             Error::NoApiKey { .. }
             | Error::BadApiKey
             | Error::Endpoint { .. }
+            | Error::ProviderModeChanged { .. }
             | Error::WebhookSecret { .. } => exit::CONFIG,
             Error::ProviderUnavailable { .. } => exit::PROVIDER_UNAVAILABLE,
             Error::CallUncertain { .. } | Error::Internal { .. } => exit::FAILURE,

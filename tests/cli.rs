@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::harness::{KEY, Sim, Test, Workspace};
+use crate::harness::{API, KEY, Sim, Test, Workspace};
 
 #[test]
 fn the_shipped_demo_runs_against_the_built_in_simulator() {
@@ -89,6 +89,57 @@ async fn a_live_run_never_reuses_a_simulated_database() {
         0,
         "a real provider was dialled"
     );
+}
+
+/// A simulator that comes up after the run began (its probe got a plain answer) is caught at
+/// its first answer: the run stops, and the call it placed is kept, not filed away as real
+/// with `simulated: false` for the CRM.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_that_began_live_stops_when_a_simulator_answers() {
+    let dialled = Arc::new(AtomicUsize::new(0));
+    let counter = dialled.clone();
+    let app = Router::new()
+        .route(
+            stepcall::SKILL_VERSION_PATH,
+            get(|| async { r#"{"skill_version":"1.0.0"}"# }),
+        )
+        .route(
+            stepcall::INITIATE_PATH,
+            post(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    (
+                        [("X-Stepcall-Simulator", "1")],
+                        format!(r#"{{"success":true,"call_ids":["sim-{n}"]}}"#),
+                    )
+                }
+            }),
+        );
+    let url = crate::harness::serve(app).await;
+    let ran = tokio::task::spawn_blocking(move || {
+        Test::new()
+            .contacts(4)
+            .campaign_with(API, "{ calls_per_second: 200, concurrency: 1 }", "")
+            .provider(&url)
+            .args(["run", "campaign.yaml"])
+            .stdout_any()
+            .stderr_contains("answered as stepcall's simulator, but this run began as a live run")
+            .status(78)
+    })
+    .await
+    .unwrap();
+    let placed = dialled.load(Ordering::SeqCst);
+    assert_eq!(
+        placed, 1,
+        "one call at a time, and none after the first answer"
+    );
+    let export = ran.ws.export(&ran.ws.path("campaign.yaml"));
+    let kept: Vec<_> = export
+        .iter()
+        .map(|r| r["call_id"].as_str())
+        .filter(|id| !id.is_empty())
+        .collect();
+    assert_eq!(kept, ["sim-0"], "the call id is kept: {export:?}");
 }
 
 /// The README's example: `stepcall sim` on its own, and a run pointed at it with `--base-url`.

@@ -29,6 +29,9 @@ pub struct Client {
     http: reqwest::Client,
     base_url: String,
     key: ApiKey,
+    /// What a run decided at its start: the provider is the simulator (`Some(true)`) or real
+    /// (`Some(false)`). Every answer is then checked against it; `None` checks nothing.
+    expect_simulator: Option<bool>,
 }
 
 impl Client {
@@ -45,7 +48,31 @@ impl Client {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
             key,
+            expect_simulator: None,
         }
+    }
+
+    /// A client that stops the run on any answer whose simulator mark disagrees with `yes`:
+    /// a run filed as live whose calls a simulator answers (it was not up when the run began)
+    /// would send rehearsals to the CRM as real calls, and the other way round is worse.
+    pub fn expecting_simulator(mut self, yes: bool) -> Client {
+        self.expect_simulator = Some(yes);
+        self
+    }
+
+    /// The error that ends the run when `response` is marked otherwise than the run expects.
+    fn mode_changed(&self, response: &reqwest::Response) -> Option<Error> {
+        let expected = self.expect_simulator?;
+        let marked = is_marked(response);
+        (marked != expected).then(|| Error::ProviderModeChanged {
+            url: self.base_url.clone(),
+            began: if expected { "simulated" } else { "live" },
+            answered: if marked {
+                "stepcall's simulator"
+            } else {
+                "a real provider (no simulator mark)"
+            },
+        })
     }
 
     /// A POST with the key header. With `-v`, the request is logged, the key as `[redacted]`.
@@ -100,8 +127,13 @@ impl Client {
         };
         let status = response.status().as_u16();
         let retry_after = retry_after(&response);
+        let changed = self.mode_changed(&response);
         let body = self.read(response).await;
-        classify_initiate(status, body, retry_after, &self.base_url)
+        let dial = classify_initiate(status, body, retry_after, &self.base_url);
+        match changed {
+            None => dial,
+            Some(error) => stop_with(dial, error),
+        }
     }
 
     /// Reads an answer, with any echo of the key blanked out before anyone stores or shows it.
@@ -135,10 +167,7 @@ impl Client {
     pub async fn is_simulator(&self) -> bool {
         let url = format!("{}{}", self.base_url, wire::SKILL_VERSION_PATH);
         match self.http.get(url).send().await {
-            Ok(r) => r
-                .headers()
-                .get(wire::SIMULATOR_HEADER)
-                .is_some_and(|v| v.as_bytes() == b"1"),
+            Ok(r) => is_marked(&r),
             Err(_) => false,
         }
     }
@@ -164,6 +193,7 @@ impl Client {
             }
         };
         let status = response.status();
+        let changed = self.mode_changed(&response);
         let body = match self.read(response).await {
             Ok(body) => body,
             Err(reason) => {
@@ -177,6 +207,9 @@ impl Client {
             http_status: Some(status.as_u16()),
             body,
         };
+        if let Some(error) = changed {
+            return Poll::Fatal { error, answer };
+        }
         let json: Option<Value> = serde_json::from_str(&answer.body).ok();
         let message = json
             .as_ref()
@@ -215,6 +248,41 @@ impl Client {
             record: wire::record(&json, statuses),
             answer,
         }
+    }
+}
+
+fn is_marked(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(wire::SIMULATOR_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"1")
+}
+
+/// `dial` as classified, and the run stops after it. A placed call keeps its ids, so it is
+/// recorded like any other; an answer that placed nothing places nothing more.
+fn stop_with(dial: Dial, error: Error) -> Dial {
+    match dial {
+        Dial::Accepted {
+            call_ids,
+            answer,
+            slow_down,
+            ..
+        } => Dial::Accepted {
+            call_ids,
+            answer,
+            slow_down,
+            stop: Some(error),
+        },
+        Dial::Uncertain { reason, answer, .. } => Dial::Uncertain {
+            reason,
+            answer,
+            stop: Some(error),
+        },
+        Dial::NotSent { answer, .. } | Dial::Fatal { answer, .. } => Dial::Fatal { error, answer },
+        Dial::Throttled { answer, .. } | Dial::Rejected { answer, .. } => Dial::Fatal {
+            error,
+            answer: Some(answer),
+        },
     }
 }
 

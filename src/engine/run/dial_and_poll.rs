@@ -17,6 +17,7 @@ pub fn simulator_journal(state: &std::path::Path) -> std::path::PathBuf {
 pub(super) async fn dial_and_poll(
     campaign: &Campaign,
     target: Target,
+    mode: Mode,
     writer: Writer,
     stop: Stop,
     Start {
@@ -64,7 +65,9 @@ pub(super) async fn dial_and_poll(
         campaign.name,
         known.len()
     );
-    let client = Arc::new(Client::new(&url, key, campaign.timeout));
+    let client = Arc::new(
+        Client::new(&url, key, campaign.timeout).expecting_simulator(mode == Mode::Simulated),
+    );
     if let Some(outage) = &outage {
         // The last run stopped for answers that may have placed calls: ask first, without
         // dialing, whether the provider answers at all.

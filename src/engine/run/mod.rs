@@ -138,6 +138,7 @@ pub fn run(settings: RunSettings) -> Result<RunReport> {
     let outcome = runtime.block_on(dial_and_poll(
         &campaign,
         target,
+        mode,
         writer.clone(),
         stop.clone(),
         start,
